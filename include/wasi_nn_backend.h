@@ -1,0 +1,146 @@
+/*
+ * wasi-nn-llama: the legacy backend ABI (libwasi_nn_backend.so), as in
+ * WAMR 2.3.1 and earlier and the original `wasi_nn_backend` header. Native
+ * hosts (an Erlang NIF, C programs) written against that header load this
+ * library with dlopen.
+ *
+ * Differences from the WAMR 2.4 ABI (wasi_nn_llamacpp.h):
+ *  - error numbers: timeout 3, runtime_error 4, ... security 8, unknown 9;
+ *  - tensor types include bf16 (3), so u8 is 4;
+ *  - tensor_data is a bare pointer: a u8 input's length is the product of its
+ *    dimensions, or, when no dimensions are given, the data is a
+ *    NUL-terminated string of at most WASI_NN_LEGACY_MAX_PROMPT bytes;
+ *  - output: *out_size is the capacity on entry; on success the text and a
+ *    terminating NUL are written and *out_size counts both.
+ * The rules in docs/abi.md otherwise apply unchanged.
+ */
+#ifndef WASI_NN_BACKEND_H
+#define WASI_NN_BACKEND_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define WASI_NN_LLAMA_API
+#else
+#define WASI_NN_LLAMA_API __attribute__((visibility("default")))
+#endif
+
+/* The longest NUL-terminated prompt read when a u8 tensor has no dimensions. */
+#define WASI_NN_LEGACY_MAX_PROMPT (16u * 1024u * 1024u)
+
+typedef enum {
+    success = 0,
+    invalid_argument = 1,
+    invalid_encoding = 2,
+    timeout = 3,
+    runtime_error = 4,
+    unsupported_operation = 5,
+    too_large = 6,
+    not_found = 7,
+    security = 8,
+    unknown = 9,
+    end_of_sequence = 100,
+    context_full = 101,
+    prompt_tool_long = 102,
+    model_not_found = 103
+} wasi_nn_error;
+
+typedef struct {
+    uint32_t *buf;
+    uint32_t size;
+} tensor_dimensions;
+
+typedef enum { fp16 = 0, fp32, fp64, bf16, u8, i32, i64 } tensor_type;
+
+typedef uint8_t *tensor_data;
+
+typedef struct {
+    tensor_dimensions *dimensions;
+    tensor_type type;
+    tensor_data data;
+} tensor;
+
+typedef struct {
+    uint8_t *buf;
+    uint32_t size;
+} graph_builder;
+
+typedef struct {
+    graph_builder *buf;
+    uint32_t size;
+} graph_builder_array;
+
+typedef uint32_t graph;
+typedef uint32_t graph_execution_context;
+
+typedef enum {
+    openvino = 0,
+    onnx,
+    tensorflow,
+    pytorch,
+    tensorflowlite,
+    ggml,
+    autodetect,
+    unknown_backend
+} graph_encoding;
+
+typedef enum { cpu = 0, gpu, tpu } execution_target;
+
+typedef enum {
+    BACKEND_STATUS_QUEUE = 0,
+    BACKEND_STATUS_MEMORY,
+    BACKEND_STATUS_SESSIONS,
+    BACKEND_STATUS_PERFORMANCE,
+    BACKEND_STATUS_MODEL
+} backend_status_type;
+
+WASI_NN_LLAMA_API wasi_nn_error init_backend(void **ctx);
+WASI_NN_LLAMA_API wasi_nn_error deinit_backend(void *ctx);
+WASI_NN_LLAMA_API wasi_nn_error load(void *ctx, graph_builder_array *builder,
+                                     graph_encoding encoding, execution_target target,
+                                     graph *g);
+WASI_NN_LLAMA_API wasi_nn_error load_by_name(void *ctx, const char *name, uint32_t name_len,
+                                             graph *g);
+WASI_NN_LLAMA_API wasi_nn_error load_by_name_with_config(void *ctx, const char *name,
+                                                         uint32_t name_len, const char *config,
+                                                         uint32_t config_len, graph *g);
+WASI_NN_LLAMA_API wasi_nn_error init_execution_context(void *ctx, graph g,
+                                                       graph_execution_context *exec);
+WASI_NN_LLAMA_API wasi_nn_error set_input(void *ctx, graph_execution_context exec,
+                                          uint32_t index, tensor *t);
+WASI_NN_LLAMA_API wasi_nn_error compute(void *ctx, graph_execution_context exec);
+/* *out_size: capacity in, bytes written (counting the NUL) out. */
+WASI_NN_LLAMA_API wasi_nn_error get_output(void *ctx, graph_execution_context exec,
+                                           uint32_t index, uint8_t *out, uint32_t *out_size);
+
+WASI_NN_LLAMA_API wasi_nn_error init_backend_with_config(void **ctx, const char *config,
+                                                         uint32_t config_len);
+WASI_NN_LLAMA_API wasi_nn_error init_execution_context_with_session_id(
+    void *ctx, const char *session_id, graph_execution_context *exec);
+WASI_NN_LLAMA_API wasi_nn_error close_execution_context(void *ctx,
+                                                        graph_execution_context exec);
+WASI_NN_LLAMA_API wasi_nn_error run_inference(void *ctx, graph_execution_context exec,
+                                              uint32_t index, tensor *input, uint8_t *out,
+                                              uint32_t *out_size, const char *runtime_config,
+                                              uint32_t runtime_config_len);
+WASI_NN_LLAMA_API wasi_nn_error get_backend_status(void *ctx, backend_status_type type,
+                                                   char *buf, uint32_t buf_size);
+WASI_NN_LLAMA_API wasi_nn_error compute_single(void *ctx, graph_execution_context exec);
+WASI_NN_LLAMA_API wasi_nn_error get_output_single(void *ctx, graph_execution_context exec,
+                                                  uint32_t index, uint8_t *out,
+                                                  uint32_t *out_size);
+WASI_NN_LLAMA_API wasi_nn_error fini_single(void *ctx, graph_execution_context exec);
+WASI_NN_LLAMA_API wasi_nn_error unload(void *ctx, graph g);
+
+/* This library's version, e.g. "0.1.0". */
+WASI_NN_LLAMA_API const char *wasi_nn_llama_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WASI_NN_BACKEND_H */

@@ -1,0 +1,431 @@
+#include "engine/backend.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+
+#include "engine/llama_runtime.h"
+#include "engine/log.h"
+#include "engine/output_metadata.h"
+#include "engine/prompt_builder.h"
+
+namespace wnl {
+
+Status Backend::create(std::string_view config_json, std::shared_ptr<Backend>* out) {
+    std::shared_ptr<Backend> b(new Backend());
+    std::string err;
+    Status st = apply_config_json(config_json, ConfigScope::backend, b->config_, &err);
+    if (st != Status::ok) {
+        log(LogLevel::error, "config", "backend config rejected", {{"error", err}});
+        return st;
+    }
+    if (!config_json.empty()) {
+        st = configure_logging(b->config_.logging, &err);
+        if (st != Status::ok) {
+            log(LogLevel::error, "config", "logging config rejected", {{"error", err}});
+            return st;
+        }
+    }
+    SessionLimits limits;
+    limits.max_sessions = static_cast<size_t>(b->config_.backend.max_sessions);
+    limits.idle_timeout_ms = b->config_.backend.idle_timeout_ms;
+    limits.auto_cleanup = b->config_.backend.auto_cleanup;
+    b->sessions_ = std::make_unique<SessionStore>(limits);
+    llama_runtime_acquire();
+    b->runtime_held_ = true;
+    *out = std::move(b);
+    return Status::ok;
+}
+
+Backend::~Backend() {
+    shut_down();
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        execs_.clear();
+        graphs_.clear();
+    }
+    sessions_.reset();
+    if (runtime_held_) llama_runtime_release();
+}
+
+void Backend::shut_down() {
+    std::vector<std::shared_ptr<ExecContext>> execs;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        shut_down_ = true;
+        for (auto& [id, e] : execs_) execs.push_back(e);
+    }
+    for (auto& e : execs) {
+        e->closed = true;
+        std::lock_guard<std::mutex> lock(e->inflight_mu);
+        if (e->inflight) e->inflight->cancelled = true;
+    }
+}
+
+static bool path_is_within(const std::string& path, const std::string& dir) {
+    char real_dir[PATH_MAX];
+    if (!::realpath(dir.c_str(), real_dir)) return false;
+    std::string d(real_dir);
+    if (d.empty() || d.back() != '/') d.push_back('/');
+    return path.compare(0, d.size(), d) == 0;
+}
+
+Status Backend::load_file(std::string_view path_in, std::string_view config_json, uint32_t* graph) {
+    std::string path(path_in);
+    while (!path.empty() && path.back() == '\0') path.pop_back();
+    if (path.empty() || path.find('\0') != std::string::npos) {
+        log(LogLevel::error, "abi", "load: model name is empty or contains a NUL byte");
+        return Status::invalid_argument;
+    }
+    Config cfg = config_;
+    std::string err;
+    Status st = apply_config_json(config_json, ConfigScope::model, cfg, &err);
+    if (st != Status::ok) {
+        log(LogLevel::error, "config", "model config rejected", {{"error", err}});
+        return st;
+    }
+    char real[PATH_MAX];
+    if (!::realpath(path.c_str(), real)) {
+        log(LogLevel::error, "model", "model file not found", {{"path", path}, {"error", std::strerror(errno)}});
+        return Status::model_not_found;
+    }
+    std::string canonical(real);
+    if (!cfg.backend.model_dirs.empty()) {
+        bool allowed = false;
+        for (const auto& dir : cfg.backend.model_dirs) allowed = allowed || path_is_within(canonical, dir);
+        if (!allowed) {
+            log(LogLevel::error, "model", "model path is outside the allowed model directories",
+                {{"path", canonical}});
+            return Status::security;
+        }
+    }
+    return register_graph(canonical, cfg, graph);
+}
+
+Status Backend::load_bytes(const uint8_t* data, size_t size, uint32_t* graph) {
+    // llama.cpp loads from a path; a memfd gives the bytes one without
+    // touching the disk.
+    int fd = ::memfd_create("wasi-nn-llama-model", MFD_CLOEXEC);
+    if (fd < 0) {
+        log(LogLevel::error, "model", "memfd_create failed", {{"error", std::strerror(errno)}});
+        return Status::runtime_error;
+    }
+    size_t done = 0;
+    while (done < size) {
+        ssize_t n = ::write(fd, data + done, size - done);
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR) continue;
+            log(LogLevel::error, "model", "writing model bytes to memfd failed", {{"error", std::strerror(errno)}});
+            ::close(fd);
+            return Status::missing_memory;
+        }
+        done += static_cast<size_t>(n);
+    }
+    std::string path = "/proc/self/fd/" + std::to_string(fd);
+    Status st = register_graph(path, config_, graph);
+    ::close(fd);  // llama.cpp has read or mapped what it needs
+    return st;
+}
+
+Status Backend::register_graph(const std::string& path, const Config& cfg, uint32_t* graph) {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (shut_down_) return Status::runtime_error;
+    }
+    auto g = std::make_shared<Graph>();
+    g->config = cfg;
+    std::string err;
+    Status st = acquire_served_model(path, cfg, &g->served, &err);
+    if (st != Status::ok) {
+        log(LogLevel::error, "model", "model load failed", {{"path", path}, {"error", err}});
+        return st;
+    }
+    const Model& model = *g->served->model;
+    g->has_template = model.info().has_chat_template || !cfg.model.chat_template.empty();
+    st = ChatFormat::create(model.get(), cfg.model.chat_template, &g->chat, &err);
+    if (st != Status::ok) {
+        log(LogLevel::error, "model", "chat template rejected", {{"error", err}});
+        return st;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    g->id = next_graph_++;
+    graphs_[g->id] = g;
+    last_graph_ = g->id;
+    *graph = g->id;
+    return Status::ok;
+}
+
+Status Backend::unload(uint32_t graph) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (graphs_.erase(graph) == 0) {
+        log(LogLevel::error, "abi", "unload: unknown graph handle", {{"graph", graph}});
+        return Status::not_found;
+    }
+    if (last_graph_ == graph) last_graph_ = -1;
+    return Status::ok;
+}
+
+Status Backend::new_exec(std::shared_ptr<Graph> g, std::shared_ptr<Session> s, uint32_t* exec) {
+    auto e = std::make_shared<ExecContext>();
+    e->graph = std::move(g);
+    e->session = std::move(s);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shut_down_) return Status::runtime_error;
+    e->id = next_exec_++;
+    execs_[e->id] = e;
+    *exec = e->id;
+    return Status::ok;
+}
+
+Status Backend::init_exec(uint32_t graph, uint32_t* exec) {
+    std::shared_ptr<Graph> g;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = graphs_.find(graph);
+        if (it == graphs_.end()) {
+            log(LogLevel::error, "abi", "init_execution_context: unknown graph handle", {{"graph", graph}});
+            return Status::not_found;
+        }
+        g = it->second;
+    }
+    sessions_->drop_idle(Clock::now());
+    auto s = std::make_shared<Session>("anon-" + std::to_string(next_exec_), false);
+    return new_exec(std::move(g), std::move(s), exec);
+}
+
+Status Backend::init_exec_with_session(std::string_view session_id, uint32_t* exec) {
+    std::string id(session_id);
+    if (id.empty() || id.size() > 256) {
+        log(LogLevel::error, "abi", "session id must be 1 to 256 bytes", {{"length", id.size()}});
+        return Status::invalid_argument;
+    }
+    std::shared_ptr<Graph> g;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = last_graph_ >= 0 ? graphs_.find(static_cast<uint32_t>(last_graph_)) : graphs_.end();
+        if (it == graphs_.end()) {
+            log(LogLevel::error, "abi", "init_execution_context_with_session_id: no graph loaded");
+            return Status::not_found;
+        }
+        g = it->second;
+    }
+    sessions_->drop_idle(Clock::now());
+    return new_exec(std::move(g), sessions_->attach(id), exec);
+}
+
+Status Backend::close_exec(uint32_t exec) {
+    std::shared_ptr<ExecContext> e;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = execs_.find(exec);
+        if (it == execs_.end()) {
+            log(LogLevel::error, "abi", "close_execution_context: unknown or closed handle", {{"exec", exec}});
+            return Status::not_found;
+        }
+        e = it->second;
+        execs_.erase(it);
+    }
+    e->closed = true;
+    std::lock_guard<std::mutex> lock(e->inflight_mu);
+    if (e->inflight) e->inflight->cancelled = true;
+    return Status::ok;
+}
+
+std::shared_ptr<ExecContext> Backend::find_exec(uint32_t exec, const char* call) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = execs_.find(exec);
+    if (it == execs_.end()) {
+        log(LogLevel::error, "abi", std::string(call) + ": unknown or closed execution context", {{"exec", exec}});
+        return nullptr;
+    }
+    return it->second;
+}
+
+Status Backend::set_input(uint32_t exec, uint32_t index, std::string_view data) {
+    auto e = find_exec(exec, "set_input");
+    if (!e) return Status::not_found;
+    CallGuard guard(*e);
+    if (!guard.owned()) {
+        log(LogLevel::warn, "abi", "set_input: execution context busy in another thread", {{"exec", exec}});
+        return Status::busy;
+    }
+    if (index == 0) {
+        e->input.assign(data);
+        e->has_input = true;
+        return Status::ok;
+    }
+    if (index == 1) {
+        // Checked now, so the caller learns of a bad key at the call that sent it.
+        Config probe = e->graph->config;
+        std::string err;
+        Status st = apply_config_json(data, ConfigScope::request, probe, &err);
+        if (st != Status::ok) {
+            log(LogLevel::error, "config", "request options rejected", {{"error", err}});
+            return st;
+        }
+        e->options.assign(data);
+        return Status::ok;
+    }
+    log(LogLevel::error, "abi", "set_input: index must be 0 (prompt) or 1 (options)", {{"index", index}});
+    return Status::invalid_argument;
+}
+
+Status Backend::compute(uint32_t exec) {
+    auto e = find_exec(exec, "compute");
+    if (!e) return Status::not_found;
+    CallGuard guard(*e);
+    if (!guard.owned()) {
+        log(LogLevel::warn, "abi", "compute: execution context busy in another thread", {{"exec", exec}});
+        return Status::busy;
+    }
+    return compute_locked(*e);
+}
+
+Status Backend::compute_locked(ExecContext& e) {
+    if (!e.has_input) {
+        log(LogLevel::error, "abi", "compute: no input; call set_input with index 0 first", {{"exec", e.id}});
+        return Status::invalid_argument;
+    }
+    Session& session = *e.session;
+    if (session.in_use.exchange(true)) {
+        log(LogLevel::warn, "session", "compute: session busy in another execution context",
+            {{"session", session.id}});
+        return Status::busy;
+    }
+    struct Release {
+        Session& s;
+        ~Release() {
+            s.last_used = Clock::now();
+            s.in_use = false;
+        }
+    } release{session};
+
+    const Graph& g = *e.graph;
+    Config cfg = g.config;
+    std::string err;
+    Status st = apply_config_json(e.options, ConfigScope::request, cfg, &err);
+    if (st != Status::ok) {
+        log(LogLevel::error, "config", "request options rejected", {{"error", err}});
+        return st;
+    }
+    DecodeLoop& loop = *g.served->loop;
+    PromptPlan plan;
+    st = build_prompt(g, cfg, session, e.input, loop.ctx_per_seq(), &plan, &err);
+    if (st != Status::ok) {
+        log(LogLevel::error, "session", "prompt rejected", {{"session", session.id}, {"error", err}});
+        return st;
+    }
+
+    auto req = std::make_shared<Request>();
+    req->prompt = std::move(plan.tokens);
+    req->sampling = cfg.sampling;
+    req->stopping = cfg.stopping;
+    req->memory = cfg.memory;
+    req->priority = cfg.request.priority;
+    req->session_key = session.id;
+    const int64_t timeout = cfg.request.timeout_ms > 0 ? cfg.request.timeout_ms : cfg.backend.default_task_timeout_ms;
+    if (timeout > 0) req->deadline = Clock::now() + std::chrono::milliseconds(timeout);
+    {
+        std::lock_guard<std::mutex> lock(e.inflight_mu);
+        if (e.closed) return Status::runtime_error;
+        e.inflight = req;
+    }
+    st = loop.submit(req, &err);
+    if (st != Status::ok) {
+        log(LogLevel::warn, "scheduler", "request refused", {{"session", session.id}, {"error", err}});
+        std::lock_guard<std::mutex> lock(e.inflight_mu);
+        e.inflight.reset();
+        return st;
+    }
+    const RequestResult& res = req->wait();
+    {
+        std::lock_guard<std::mutex> lock(e.inflight_mu);
+        e.inflight.reset();
+    }
+
+    e.output = res.text;
+    e.metadata = output_metadata_json(res, session.id, plan.chat, g.served->model->info().name);
+    e.has_output = true;
+    if (res.status == Status::ok || res.status == Status::context_full) {
+        if (plan.chat) {
+            session.messages.erase(session.messages.begin(),
+                                   session.messages.begin() + static_cast<std::ptrdiff_t>(plan.dropped_messages));
+            session.messages.push_back({"user", e.input});
+            session.messages.push_back({"assistant", res.text});
+        } else {
+            session.transcript.erase(0, plan.transcript_cut);
+            session.transcript.append(e.input);
+            session.transcript.append(res.text);
+        }
+        session.turns++;
+        session.tokens_held = res.input_tokens + res.output_tokens;
+    }
+    log(LogLevel::info, "request", "request done",
+        {{"session", session.id}, {"priority", priority_name(cfg.request.priority)}, {"input_tokens", res.input_tokens},
+         {"cached_tokens", res.cached_tokens}, {"output_tokens", res.output_tokens}, {"wait_ms", res.queue_ms},
+         {"prefill_ms", res.prefill_ms}, {"decode_ms", res.decode_ms}, {"stop_reason", res.stop_reason}});
+    if (res.status != Status::ok) {
+        log(LogLevel::error, "request", "request failed", {{"session", session.id}, {"error", res.error}});
+    }
+    return res.status;
+}
+
+Status Backend::get_output(uint32_t exec, uint32_t index, std::string* out) {
+    auto e = find_exec(exec, "get_output");
+    if (!e) return Status::not_found;
+    CallGuard guard(*e);
+    if (!guard.owned()) {
+        log(LogLevel::warn, "abi", "get_output: execution context busy in another thread", {{"exec", exec}});
+        return Status::busy;
+    }
+    if (index > 1) {
+        log(LogLevel::error, "abi", "get_output: index must be 0 (text) or 1 (metadata)", {{"index", index}});
+        return Status::invalid_argument;
+    }
+    if (!e->has_output) {
+        log(LogLevel::error, "abi", "get_output: nothing computed yet on this execution context", {{"exec", exec}});
+        return Status::not_found;
+    }
+    *out = index == 0 ? e->output : e->metadata;
+    return Status::ok;
+}
+
+Status Backend::run_inference(uint32_t exec, uint32_t index, std::string_view input, std::string_view runtime_config,
+                              std::string* out) {
+    auto e = find_exec(exec, "run_inference");
+    if (!e) return Status::not_found;
+    CallGuard guard(*e);
+    if (!guard.owned()) {
+        log(LogLevel::warn, "abi", "run_inference: execution context busy in another thread", {{"exec", exec}});
+        return Status::busy;
+    }
+    if (index > 1) {
+        log(LogLevel::error, "abi", "run_inference: index must be 0 (text) or 1 (metadata)", {{"index", index}});
+        return Status::invalid_argument;
+    }
+    Config probe = e->graph->config;
+    std::string err;
+    Status st = apply_config_json(runtime_config, ConfigScope::request, probe, &err);
+    if (st != Status::ok) {
+        log(LogLevel::error, "config", "runtime config rejected", {{"error", err}});
+        return st;
+    }
+    e->input.assign(input);
+    e->has_input = true;
+    std::string saved = std::move(e->options);
+    e->options.assign(runtime_config);
+    st = compute_locked(*e);
+    e->options = std::move(saved);
+    if (e->has_output) *out = index == 0 ? e->output : e->metadata;
+    return st;
+}
+
+Status Backend::backend_status(StatusKind, std::string*) {
+    log(LogLevel::warn, "abi", "get_backend_status is not implemented yet");
+    return Status::unsupported_operation;
+}
+
+}  // namespace wnl

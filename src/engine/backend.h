@@ -1,0 +1,70 @@
+// One backend context (what init_backend returns): its graphs, execution
+// contexts and named sessions. Everything an ABI shim calls is here, in
+// ABI-neutral types; models and decode loops are shared process-wide.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "engine/config.h"
+#include "engine/exec_context.h"
+#include "engine/graph.h"
+#include "engine/session.h"
+#include "engine/status.h"
+
+namespace wnl {
+
+enum class StatusKind { queue = 0, memory, sessions, performance, model };
+
+class Backend {
+public:
+    static Status create(std::string_view config_json, std::shared_ptr<Backend>* out);
+    ~Backend();
+    Backend(const Backend&) = delete;
+    Backend& operator=(const Backend&) = delete;
+
+    Status load_file(std::string_view path, std::string_view config_json, uint32_t* graph);
+    Status load_bytes(const uint8_t* data, size_t size, uint32_t* graph);
+    Status unload(uint32_t graph);
+
+    Status init_exec(uint32_t graph, uint32_t* exec);
+    Status init_exec_with_session(std::string_view session_id, uint32_t* exec);
+    Status close_exec(uint32_t exec);
+
+    // index 0: prompt text; index 1: per-request options (JSON).
+    Status set_input(uint32_t exec, uint32_t index, std::string_view data);
+    Status compute(uint32_t exec);
+    // index 0: reply; index 1: metadata JSON.
+    Status get_output(uint32_t exec, uint32_t index, std::string* out);
+    Status run_inference(uint32_t exec, uint32_t index, std::string_view input,
+                         std::string_view runtime_config, std::string* out);
+
+    Status backend_status(StatusKind kind, std::string* json);
+
+    // Cancels every running and queued request; later calls fail.
+    void shut_down();
+
+private:
+    Backend() = default;
+    std::shared_ptr<ExecContext> find_exec(uint32_t exec, const char* call);
+    Status register_graph(const std::string& path, const Config& cfg, uint32_t* graph);
+    Status new_exec(std::shared_ptr<Graph> g, std::shared_ptr<Session> s, uint32_t* exec);
+    Status compute_locked(ExecContext& e);
+
+    Config config_;
+    std::unique_ptr<SessionStore> sessions_;
+    std::mutex mu_;
+    std::unordered_map<uint32_t, std::shared_ptr<Graph>> graphs_;
+    std::unordered_map<uint32_t, std::shared_ptr<ExecContext>> execs_;
+    uint32_t next_graph_ = 0;
+    uint32_t next_exec_ = 0;
+    int64_t last_graph_ = -1;
+    bool shut_down_ = false;
+    bool runtime_held_ = false;
+};
+
+}  // namespace wnl

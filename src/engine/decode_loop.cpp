@@ -1,0 +1,423 @@
+#include "engine/decode_loop.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "common.h"
+#include "ggml-cpu.h"
+#include "engine/log.h"
+#include "sampling.h"
+
+namespace wnl {
+
+static double ms_between(Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+static ggml_type cache_type(const std::string& s) {
+    static const std::pair<const char*, ggml_type> kTypes[] = {
+        {"f32", GGML_TYPE_F32},   {"f16", GGML_TYPE_F16},   {"bf16", GGML_TYPE_BF16},
+        {"q8_0", GGML_TYPE_Q8_0}, {"q4_0", GGML_TYPE_Q4_0}, {"q4_1", GGML_TYPE_Q4_1},
+        {"iq4_nl", GGML_TYPE_IQ4_NL}, {"q5_0", GGML_TYPE_Q5_0}, {"q5_1", GGML_TYPE_Q5_1}};
+    for (const auto& [name, type] : kTypes) {
+        if (s == name) return type;
+    }
+    return GGML_TYPE_F16;
+}
+
+static llama_flash_attn_type flash_attn_type(const std::string& s) {
+    if (s == "on" || s == "enabled") return LLAMA_FLASH_ATTN_TYPE_ENABLED;
+    if (s == "off" || s == "disabled") return LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    return LLAMA_FLASH_ATTN_TYPE_AUTO;
+}
+
+std::string LoopSettings::share_key() const {
+    std::ostringstream k;
+    k << n_slots << '|' << ctx_per_seq << '|' << n_batch << '|' << n_ubatch << '|' << threads << '|'
+      << threads_batch << '|' << flash_attn << '|' << cache_type_k << '|' << cache_type_v << '|'
+      << queue.capacity << '|' << queue.priority_enabled << queue.fair << '|' << queue.aging_ms << '|'
+      << queue_warning_threshold;
+    return k.str();
+}
+
+Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
+                          std::shared_ptr<DecodeLoop>* out, std::string* error) {
+    std::shared_ptr<DecodeLoop> loop(new DecodeLoop());
+    const int32_t n_ctx_train = model->info().n_ctx_train;
+    uint32_t per_seq = s.ctx_per_seq;
+    if (per_seq == 0) per_seq = static_cast<uint32_t>(std::min<int32_t>(n_ctx_train > 0 ? n_ctx_train : 4096, 4096));
+    const int32_t hw = static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+
+    llama_context_params cp = llama_context_default_params();
+    cp.n_seq_max = std::max<uint32_t>(1, s.n_slots);
+    cp.n_ctx = per_seq * cp.n_seq_max;
+    cp.n_batch = std::max<uint32_t>(1, s.n_batch);
+    cp.n_ubatch = std::min(cp.n_batch, std::max<uint32_t>(1, s.n_ubatch));
+    cp.n_threads = s.threads > 0 ? s.threads : hw;
+    cp.n_threads_batch = s.threads_batch > 0 ? s.threads_batch : cp.n_threads;
+    cp.flash_attn_type = flash_attn_type(s.flash_attn);
+    cp.type_k = cache_type(s.cache_type_k);
+    cp.type_v = cache_type(s.cache_type_v);
+    // One KV stream per sequence: a request attends only to its own cells.
+    cp.kv_unified = false;
+    cp.no_perf = true;
+    cp.abort_callback = [](void* data) { return static_cast<DecodeLoop*>(data)->abort_.load(); };
+    cp.abort_callback_data = loop.get();
+
+    loop->ctx_ = llama_init_from_model(model->get(), cp);
+    if (!loop->ctx_) {
+        *error = "llama.cpp could not create a context (n_ctx " + std::to_string(cp.n_ctx) + ", " +
+                 std::to_string(cp.n_seq_max) + " sequences): out of memory or bad cache type";
+        return Status::missing_memory;
+    }
+    // A persistent thread pool, as llama.cpp's own tools attach: without one
+    // ggml starts and joins its threads on every decode.
+    ggml_threadpool_params tpp = ggml_threadpool_params_default(cp.n_threads);
+    ggml_threadpool_params tpp_batch = ggml_threadpool_params_default(cp.n_threads_batch);
+    if (!ggml_threadpool_params_match(&tpp, &tpp_batch)) {
+        loop->pool_batch_ = ggml_threadpool_new(&tpp_batch);
+        tpp.paused = true;
+    }
+    loop->pool_ = ggml_threadpool_new(&tpp);
+    if (loop->pool_) llama_attach_threadpool(loop->ctx_, loop->pool_, loop->pool_batch_);
+    loop->model_ = std::move(model);
+    loop->ctx_per_seq_ = llama_n_ctx_seq(loop->ctx_);
+    loop->n_batch_ = llama_n_batch(loop->ctx_);
+    loop->batch_ = llama_batch_init(static_cast<int32_t>(loop->n_batch_), 0, 1);
+    loop->warn_threshold_ = s.queue_warning_threshold;
+    loop->queue_ = std::make_unique<RequestQueue>(s.queue);
+    loop->slots_.resize(cp.n_seq_max);
+    for (size_t i = 0; i < loop->slots_.size(); ++i) loop->slots_[i].seq = static_cast<llama_seq_id>(i);
+    log(LogLevel::info, "scheduler", "decode loop started",
+        {{"model", loop->model_->info().name}, {"slots", cp.n_seq_max}, {"ctx_per_seq", loop->ctx_per_seq_},
+         {"n_batch", loop->n_batch_}, {"threads", cp.n_threads}});
+    loop->thread_ = std::thread([raw = loop.get()] { raw->run(); });
+    *out = std::move(loop);
+    return Status::ok;
+}
+
+DecodeLoop::~DecodeLoop() {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        stopping_ = true;
+    }
+    abort_ = true;
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    for (auto& slot : slots_) {
+        if (slot.req) finish(slot, Status::runtime_error, "cancelled", "the model was unloaded");
+    }
+    if (queue_) {
+        for (auto& r : queue_->take_all()) {
+            RequestResult res;
+            res.status = Status::runtime_error;
+            res.stop_reason = "cancelled";
+            res.error = "the model was unloaded";
+            r->finish(std::move(res));
+        }
+    }
+    if (batch_.token) llama_batch_free(batch_);
+    if (ctx_) llama_free(ctx_);
+    if (pool_) ggml_threadpool_free(pool_);
+    if (pool_batch_) ggml_threadpool_free(pool_batch_);
+}
+
+Status DecodeLoop::submit(const std::shared_ptr<Request>& req, std::string* error) {
+    size_t depth;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopping_) {
+            *error = "the model is being unloaded";
+            return Status::runtime_error;
+        }
+        if (!queue_->push(req, Clock::now())) {
+            counters_.rejected++;
+            *error = "queue full (" + std::to_string(queue_->settings().capacity) + " waiting)";
+            return Status::busy;
+        }
+        depth = queue_->size();
+    }
+    if (warn_threshold_ > 0 && depth == static_cast<size_t>(warn_threshold_)) {
+        log(LogLevel::warn, "scheduler", "queue depth reached the warning threshold",
+            {{"depth", depth}, {"threshold", warn_threshold_}});
+    }
+    cv_.notify_all();
+    return Status::ok;
+}
+
+LoopCounters DecodeLoop::counters() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return counters_;
+}
+
+void DecodeLoop::admit_waiting(Clock::time_point now) {
+    std::vector<std::shared_ptr<Request>> expired;
+    std::vector<std::pair<Slot*, std::shared_ptr<Request>>> admitted;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        expired = queue_->take_expired(now);
+        for (auto& slot : slots_) {
+            if (slot.req || queue_->size() == 0) continue;
+            admitted.emplace_back(&slot, queue_->pop(now));
+            counters_.admitted++;
+        }
+        for (auto& r : expired) {
+            if (!r->cancelled) counters_.timed_out++;
+        }
+    }
+    for (auto& r : expired) {
+        RequestResult res;
+        if (r->cancelled) {
+            res.status = Status::runtime_error;
+            res.stop_reason = "cancelled";
+            res.error = "request cancelled while queued";
+        } else {
+            res.status = Status::timeout;
+            res.stop_reason = "timeout";
+            res.error = "request timed out in the queue";
+        }
+        res.queue_ms = ms_between(r->enqueued_at, now);
+        r->finish(std::move(res));
+    }
+    // Hand each admitted request the free slot whose cache shares the longest
+    // prefix with its prompt, so a session's next turn reuses its KV.
+    for (auto& [unused, req] : admitted) {
+        Slot* best = nullptr;
+        size_t best_common = 0;
+        for (auto& slot : slots_) {
+            if (slot.req) continue;
+            size_t common = 0;
+            size_t limit = std::min(slot.cached.size(), req->prompt.size());
+            while (common < limit && slot.cached[common] == req->prompt[common]) ++common;
+            if (!best || common > best_common || (common == best_common && slot.last_used < best->last_used)) {
+                best = &slot;
+                best_common = common;
+            }
+        }
+        start(*best, std::move(req), now);
+    }
+}
+
+void DecodeLoop::start(Slot& slot, std::shared_ptr<Request> req, Clock::time_point now) {
+    slot.req = std::move(req);
+    Request& r = *slot.req;
+    slot.t_admit = now;
+    slot.last_used = ++use_tick_;
+    slot.n_generated = 0;
+    slot.shown = 0;
+    slot.batch_index = -1;
+    slot.stop = StopMatcher(r.stopping.stop);
+
+    if (r.prompt.empty()) {
+        finish(slot, Status::invalid_argument, "error", "empty prompt");
+        return;
+    }
+    if (r.prompt.size() >= ctx_per_seq_) {
+        finish(slot, Status::prompt_too_long, "error",
+               "prompt is " + std::to_string(r.prompt.size()) + " tokens; the context holds " +
+                   std::to_string(ctx_per_seq_));
+        return;
+    }
+    std::string err;
+    if (make_sampler(model_->get(), r.sampling, r.stopping.ignore_eos, &slot.sampler, &err) != Status::ok) {
+        finish(slot, Status::invalid_argument, "error", err);
+        return;
+    }
+
+    // Reuse the longest cached prefix; at least one prompt token is decoded
+    // again so that there are logits to sample from.
+    size_t common = 0;
+    if (r.memory.cache_prompt) {
+        size_t limit = std::min(slot.cached.size(), r.prompt.size() - 1);
+        while (common < limit && slot.cached[common] == r.prompt[common]) ++common;
+    }
+    llama_memory_t mem = llama_get_memory(ctx_);
+    if (!llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(common), -1)) {
+        llama_memory_seq_rm(mem, slot.seq, -1, -1);
+        common = 0;
+    }
+    slot.cached.resize(common);
+    slot.prompt_pos = common;
+    slot.n_cached = static_cast<int32_t>(common);
+    for (llama_token t : r.prompt) common_sampler_accept(slot.sampler.get(), t, false);
+}
+
+void DecodeLoop::finish(Slot& slot, Status status, const std::string& stop_reason, const std::string& error) {
+    auto now = Clock::now();
+    Request& r = *slot.req;
+    RequestResult res;
+    res.status = status;
+    res.error = error;
+    res.stop_reason = stop_reason;
+    res.text = slot.stop.text();
+    res.input_tokens = static_cast<int32_t>(r.prompt.size());
+    res.cached_tokens = slot.n_cached;
+    res.output_tokens = slot.n_generated;
+    res.queue_ms = ms_between(r.enqueued_at, slot.t_admit);
+    bool had_token = slot.n_generated > 0;
+    res.prefill_ms = ms_between(slot.t_admit, had_token ? slot.t_first_token : now);
+    res.decode_ms = had_token ? ms_between(slot.t_first_token, now) : 0.0;
+    if (r.on_text && slot.shown < res.text.size()) {
+        r.on_text(std::string_view(res.text).substr(slot.shown));
+    }
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (status == Status::ok) {
+            counters_.completed++;
+        } else {
+            counters_.failed++;
+        }
+        counters_.prompt_tokens += static_cast<uint64_t>(res.input_tokens - res.cached_tokens);
+        counters_.generated_tokens += static_cast<uint64_t>(res.output_tokens);
+    }
+    if (status != Status::ok && status != Status::context_full) {
+        // The sequence may hold a half-decoded prompt: forget it.
+        llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
+        slot.cached.clear();
+    }
+    slot.sampler.reset();
+    auto req = std::move(slot.req);
+    slot.req.reset();
+    req->finish(std::move(res));
+}
+
+// Keeps the first n_keep tokens, drops half of the rest, and slides the
+// remainder down, as llama.cpp's server does.
+bool DecodeLoop::shift_context(Slot& slot) {
+    const Request& r = *slot.req;
+    const int32_t n_past = static_cast<int32_t>(slot.cached.size());
+    int32_t keep = r.memory.n_keep < 0 ? static_cast<int32_t>(r.prompt.size()) : r.memory.n_keep;
+    if (llama_vocab_get_add_bos(model_->vocab())) keep = std::max(keep, 1);
+    keep = std::min(keep, n_past - 4);
+    if (keep < 0) return false;
+    const int32_t discard = (n_past - keep) / 2;
+    if (discard <= 0) return false;
+    llama_memory_t mem = llama_get_memory(ctx_);
+    llama_memory_seq_rm(mem, slot.seq, keep, keep + discard);
+    llama_memory_seq_add(mem, slot.seq, keep + discard, n_past, -discard);
+    slot.cached.erase(slot.cached.begin() + keep, slot.cached.begin() + keep + discard);
+    log(LogLevel::debug, "scheduler", "context shifted",
+        {{"session", r.session_key}, {"kept", keep}, {"discarded", discard}});
+    return true;
+}
+
+void DecodeLoop::fail_batch(const std::string& why) {
+    for (auto& slot : slots_) {
+        if (slot.req && slot.batch_index >= 0) finish(slot, Status::runtime_error, "error", why);
+        else if (slot.req && !slot.generating()) finish(slot, Status::runtime_error, "error", why);
+    }
+}
+
+void DecodeLoop::after_decode(Slot& slot) {
+    Request& r = *slot.req;
+    const int32_t idx = slot.batch_index;
+    slot.batch_index = -1;
+    const llama_token tok = common_sampler_sample(slot.sampler.get(), ctx_, idx);
+    common_sampler_accept(slot.sampler.get(), tok, true);
+    auto now = Clock::now();
+    if (slot.n_generated == 0) slot.t_first_token = now;
+
+    if (!r.stopping.ignore_eos && llama_vocab_is_eog(model_->vocab(), tok)) {
+        finish(slot, Status::ok, "eos");
+        return;
+    }
+    slot.n_generated++;
+    slot.last_token = tok;
+    const bool hit_stop = slot.stop.append(model_->token_to_piece(tok));
+    if (r.on_text) {
+        size_t safe = slot.stop.safe_length();
+        if (safe > slot.shown) {
+            r.on_text(std::string_view(slot.stop.text()).substr(slot.shown, safe - slot.shown));
+            slot.shown = safe;
+        }
+    }
+    if (hit_stop) {
+        finish(slot, Status::ok, "stop_string");
+    } else if (r.stopping.max_tokens >= 0 && slot.n_generated >= r.stopping.max_tokens) {
+        finish(slot, Status::ok, "max_tokens");
+    } else if (r.stopping.max_time_ms > 0 &&
+               ms_between(slot.t_admit, now) >= static_cast<double>(r.stopping.max_time_ms)) {
+        finish(slot, Status::ok, "time_limit");
+    }
+}
+
+void DecodeLoop::run() {
+    for (;;) {
+        {
+            std::unique_lock<std::mutex> lock(mu_);
+            auto idle = [&] {
+                return std::none_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.req != nullptr; });
+            };
+            while (!stopping_ && idle() && queue_->size() == 0) cv_.wait(lock);
+            if (stopping_) return;
+        }
+        admit_waiting(Clock::now());
+
+        // A request with max_tokens 0, or one cancelled, ends before decoding.
+        for (auto& slot : slots_) {
+            if (!slot.req) continue;
+            if (slot.req->cancelled) {
+                finish(slot, Status::runtime_error, "cancelled", "request cancelled");
+            } else if (slot.req->stopping.max_tokens == 0) {
+                finish(slot, Status::ok, "max_tokens");
+            }
+        }
+
+        common_batch_clear(batch_);
+        int32_t budget = static_cast<int32_t>(n_batch_);
+        // One token for every generating request first, so prefill never
+        // stalls them for more than one chunk.
+        for (auto& slot : slots_) {
+            if (!slot.req || !slot.generating() || slot.n_generated == 0) continue;
+            if (slot.cached.size() + 1 >= ctx_per_seq_) {
+                if (!slot.req->memory.context_shifting || !shift_context(slot)) {
+                    finish(slot, Status::context_full, "context_full",
+                           "the conversation filled the context (" + std::to_string(ctx_per_seq_) + " tokens)");
+                    continue;
+                }
+            }
+            slot.batch_index = batch_.n_tokens;
+            common_batch_add(batch_, slot.last_token, static_cast<llama_pos>(slot.cached.size()), {slot.seq}, true);
+            slot.cached.push_back(slot.last_token);
+            --budget;
+        }
+        // Then prompt chunks, oldest admission first.
+        std::vector<Slot*> prefill;
+        for (auto& slot : slots_) {
+            if (slot.req && !slot.generating()) prefill.push_back(&slot);
+        }
+        std::sort(prefill.begin(), prefill.end(), [](Slot* a, Slot* b) { return a->last_used < b->last_used; });
+        for (Slot* slot : prefill) {
+            if (budget <= 0) break;
+            const auto& prompt = slot->req->prompt;
+            size_t n = std::min(prompt.size() - slot->prompt_pos, static_cast<size_t>(budget));
+            for (size_t i = 0; i < n; ++i) {
+                const size_t pos = slot->prompt_pos + i;
+                const bool last = pos + 1 == prompt.size();
+                if (last) slot->batch_index = batch_.n_tokens;
+                common_batch_add(batch_, prompt[pos], static_cast<llama_pos>(pos), {slot->seq}, last);
+                slot->cached.push_back(prompt[pos]);
+            }
+            slot->prompt_pos += n;
+            budget -= static_cast<int32_t>(n);
+        }
+        if (batch_.n_tokens == 0) continue;
+
+        const int32_t rc = llama_decode(ctx_, batch_);
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            counters_.decode_calls++;
+            if (stopping_) return;
+        }
+        if (rc != 0) {
+            log(LogLevel::error, "scheduler", "llama_decode failed", {{"rc", rc}, {"tokens", batch_.n_tokens}});
+            fail_batch("llama_decode failed with code " + std::to_string(rc));
+            continue;
+        }
+        for (auto& slot : slots_) {
+            if (slot.req && slot.batch_index >= 0) after_decode(slot);
+        }
+    }
+}
+
+}  // namespace wnl

@@ -1,0 +1,116 @@
+// One llama_context and one thread per served model: every request from
+// every backend context is batched into the same llama_decode calls
+// (continuous batching with chunked prefill), as llama.cpp's server does with
+// its slots.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/model.h"
+#include "engine/request.h"
+#include "engine/request_queue.h"
+#include "engine/sampler.h"
+#include "engine/stop_matcher.h"
+
+namespace wnl {
+
+struct LoopSettings {
+    uint32_t n_slots = 4;  // requests decoded at once (max_concurrent)
+    uint32_t ctx_per_seq = 0;  // 0 = min(n_ctx_train, 4096)
+    uint32_t n_batch = 512;
+    uint32_t n_ubatch = 512;
+    int32_t threads = 0;
+    int32_t threads_batch = 0;
+    std::string flash_attn = "auto";
+    std::string cache_type_k = "f16";
+    std::string cache_type_v = "f16";
+    QueueSettings queue;
+    int32_t queue_warning_threshold = 0;
+
+    // Requests that can share a loop must agree on all of the above.
+    std::string share_key() const;
+};
+
+struct LoopCounters {
+    uint64_t admitted = 0;
+    uint64_t rejected = 0;
+    uint64_t timed_out = 0;
+    uint64_t completed = 0;
+    uint64_t failed = 0;
+    uint64_t prompt_tokens = 0;
+    uint64_t generated_tokens = 0;
+    uint64_t decode_calls = 0;
+};
+
+class DecodeLoop {
+public:
+    static Status create(std::shared_ptr<Model> model, const LoopSettings& s,
+                         std::shared_ptr<DecodeLoop>* out, std::string* error);
+    ~DecodeLoop();
+    DecodeLoop(const DecodeLoop&) = delete;
+    DecodeLoop& operator=(const DecodeLoop&) = delete;
+
+    // Queues the request; busy when the queue is full. The caller then
+    // waits on the request itself.
+    Status submit(const std::shared_ptr<Request>& req, std::string* error);
+
+    const Model& model() const { return *model_; }
+    uint32_t ctx_per_seq() const { return ctx_per_seq_; }
+    uint32_t n_slots() const { return static_cast<uint32_t>(slots_.size()); }
+    LoopCounters counters() const;
+
+private:
+    struct Slot {
+        llama_seq_id seq = 0;
+        std::shared_ptr<Request> req;
+        std::vector<llama_token> cached;  // tokens whose KV this sequence holds
+        size_t prompt_pos = 0;  // prompt tokens decoded so far
+        int32_t batch_index = -1;  // row of this slot's logits in the batch, or -1
+        llama_token last_token = 0;
+        SamplerPtr sampler;
+        StopMatcher stop;
+        size_t shown = 0;  // bytes of text passed to on_text
+        int32_t n_generated = 0;
+        int32_t n_cached = 0;
+        Clock::time_point t_admit, t_first_token;
+        uint64_t last_used = 0;
+        bool generating() const { return req && prompt_pos >= req->prompt.size(); }
+    };
+
+    DecodeLoop() = default;
+    void run();
+    void admit_waiting(Clock::time_point now);
+    void start(Slot& slot, std::shared_ptr<Request> req, Clock::time_point now);
+    void finish(Slot& slot, Status status, const std::string& stop_reason, const std::string& error = "");
+    bool shift_context(Slot& slot);
+    void after_decode(Slot& slot);
+    void fail_batch(const std::string& why);
+
+    std::shared_ptr<Model> model_;
+    llama_context* ctx_ = nullptr;
+    ggml_threadpool* pool_ = nullptr;
+    ggml_threadpool* pool_batch_ = nullptr;
+    llama_batch batch_{};
+    uint32_t ctx_per_seq_ = 0;
+    uint32_t n_batch_ = 0;
+    int32_t warn_threshold_ = 0;
+    std::vector<Slot> slots_;
+    uint64_t use_tick_ = 0;
+
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    std::unique_ptr<RequestQueue> queue_;  // guarded by mu_
+    LoopCounters counters_;  // guarded by mu_
+    bool stopping_ = false;
+    std::atomic<bool> abort_{false};
+    std::thread thread_;
+};
+
+}  // namespace wnl

@@ -1,0 +1,50 @@
+// What an execution-context handle refers to: a session on a graph, the
+// pending input and the last result.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "engine/graph.h"
+#include "engine/request.h"
+#include "engine/session.h"
+
+namespace wnl {
+
+struct ExecContext {
+    uint32_t id = 0;
+    std::shared_ptr<Graph> graph;
+    std::shared_ptr<Session> session;
+
+    std::string input;  // set_input index 0
+    bool has_input = false;
+    std::string options;  // set_input index 1: per-request JSON
+    std::string output;  // get_output index 0
+    std::string metadata;  // get_output index 1
+    bool has_output = false;
+
+    // One call at a time per handle; a second concurrent call gets busy.
+    std::atomic<bool> in_call{false};
+    std::atomic<bool> closed{false};
+    std::mutex inflight_mu;
+    std::shared_ptr<Request> inflight;  // the running request, for cancellation
+};
+
+// Holds ExecContext::in_call for the length of one call.
+class CallGuard {
+public:
+    explicit CallGuard(ExecContext& e) : e_(e), owned_(!e.in_call.exchange(true)) {}
+    ~CallGuard() {
+        if (owned_) e_.in_call = false;
+    }
+    bool owned() const { return owned_; }
+
+private:
+    ExecContext& e_;
+    bool owned_;
+};
+
+}  // namespace wnl

@@ -1,0 +1,71 @@
+#include "engine/model_registry.h"
+
+#include <mutex>
+#include <unordered_map>
+
+#include "engine/log.h"
+
+namespace wnl {
+
+namespace {
+std::mutex g_mu;
+std::unordered_map<std::string, std::weak_ptr<Model>> g_models;
+std::unordered_map<std::string, std::weak_ptr<ServedModel>> g_served;
+uint64_t g_versions = 0;
+
+template <typename Map>
+void forget_expired(Map& m) {
+    for (auto it = m.begin(); it != m.end();) it = it->second.expired() ? m.erase(it) : std::next(it);
+}
+}  // namespace
+
+LoopSettings loop_settings_from(const Config& cfg) {
+    LoopSettings s;
+    s.n_slots = static_cast<uint32_t>(cfg.backend.max_concurrent);
+    s.ctx_per_seq = cfg.model.ctx_size;
+    s.n_batch = cfg.model.batch_size;
+    s.n_ubatch = cfg.model.ubatch_size;
+    s.threads = cfg.model.threads;
+    s.threads_batch = cfg.model.threads_batch;
+    s.flash_attn = cfg.model.flash_attn;
+    s.cache_type_k = cfg.model.cache_type_k;
+    s.cache_type_v = cfg.model.cache_type_v;
+    const int32_t reject = cfg.backend.queue_reject_threshold;
+    s.queue.capacity = static_cast<size_t>(reject > 0 && reject < cfg.backend.queue_size ? reject : cfg.backend.queue_size);
+    s.queue.priority_enabled = cfg.backend.priority_scheduling_enabled;
+    s.queue.fair = cfg.backend.fair_scheduling_enabled;
+    s.queue_warning_threshold = cfg.backend.queue_warning_threshold;
+    return s;
+}
+
+Status acquire_served_model(const std::string& path, const Config& cfg, std::shared_ptr<ServedModel>* out,
+                            std::string* error) {
+    std::lock_guard<std::mutex> lock(g_mu);
+    forget_expired(g_models);
+    forget_expired(g_served);
+    const std::string model_key = Model::share_key(path, cfg.model);
+    const LoopSettings settings = loop_settings_from(cfg);
+    const std::string served_key = model_key + "#" + settings.share_key();
+
+    if (auto served = g_served[served_key].lock()) {
+        log(LogLevel::info, "model", "model already loaded; sharing it", {{"path", path}});
+        *out = std::move(served);
+        return Status::ok;
+    }
+    std::shared_ptr<Model> model = g_models[model_key].lock();
+    if (!model) {
+        Status st = Model::load(path, cfg.model, &model, error);
+        if (st != Status::ok) return st;
+        g_models[model_key] = model;
+    }
+    auto served = std::make_shared<ServedModel>();
+    served->model = model;
+    Status st = DecodeLoop::create(model, settings, &served->loop, error);
+    if (st != Status::ok) return st;
+    served->version = ++g_versions;
+    g_served[served_key] = served;
+    *out = std::move(served);
+    return Status::ok;
+}
+
+}  // namespace wnl

@@ -1,0 +1,29 @@
+// Process-wide sharing of loaded models: the same file with the same load
+// settings is loaded once, and requests with the same serving settings share
+// one decode loop, across every backend context.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/config.h"
+#include "engine/decode_loop.h"
+#include "engine/model.h"
+
+namespace wnl {
+
+struct ServedModel {
+    std::shared_ptr<Model> model;
+    std::shared_ptr<DecodeLoop> loop;
+    uint64_t version = 0;  // increases with every load in the process
+};
+
+LoopSettings loop_settings_from(const Config& cfg);
+
+// path must already be canonical. A model loaded from memory passes a
+// unique path so that it is never shared.
+Status acquire_served_model(const std::string& path, const Config& cfg,
+                            std::shared_ptr<ServedModel>* out, std::string* error);
+
+}  // namespace wnl

@@ -1,0 +1,78 @@
+// One generation request, handed from a caller's thread to a model's decode
+// loop. The caller blocks in wait(); the loop fills in the result.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/config.h"
+#include "engine/status.h"
+#include "llama.h"
+
+namespace wnl {
+
+using Clock = std::chrono::steady_clock;
+
+struct RequestResult {
+    Status status = Status::ok;
+    std::string error;  // why, when status is not ok
+    std::string text;
+    std::string stop_reason;  // eos | stop_string | max_tokens | time_limit | context_full | cancelled | timeout | error
+    int32_t input_tokens = 0;  // prompt tokens
+    int32_t cached_tokens = 0;  // prompt tokens already in the KV cache
+    int32_t output_tokens = 0;
+    double queue_ms = 0;
+    double prefill_ms = 0;
+    double decode_ms = 0;
+};
+
+struct Request {
+    // What to run.
+    std::vector<llama_token> prompt;
+    SamplingConfig sampling;
+    StoppingConfig stopping;
+    MemoryConfig memory;
+    Priority priority = Priority::normal;
+    Clock::time_point deadline = Clock::time_point::max();  // to be admitted by
+    std::string session_key;  // for fair scheduling and KV affinity
+    // Called on the decode thread with text that is safe to show (no partial
+    // stop string, whole UTF-8 characters). Optional.
+    std::function<void(std::string_view)> on_text;
+
+    // Set by anyone; the loop stops the request within one decode step.
+    std::atomic<bool> cancelled{false};
+    Clock::time_point enqueued_at{};
+
+    void finish(RequestResult r) {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            result_ = std::move(r);
+            done_ = true;
+        }
+        cv_.notify_all();
+    }
+    const RequestResult& wait() {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return done_; });
+        return result_;
+    }
+    bool done() const {
+        std::lock_guard<std::mutex> lock(mu_);
+        return done_;
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    RequestResult result_;
+};
+
+}  // namespace wnl

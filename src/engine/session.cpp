@@ -1,0 +1,58 @@
+#include "engine/session.h"
+
+#include "engine/log.h"
+
+namespace wnl {
+
+std::shared_ptr<Session> SessionStore::attach(const std::string& id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sessions_.find(id);
+    if (it != sessions_.end()) {
+        it->second->last_used = Clock::now();
+        return it->second;
+    }
+    while (!sessions_.empty() && sessions_.size() >= limits_.max_sessions) {
+        auto lru = sessions_.begin();
+        for (auto i = sessions_.begin(); i != sessions_.end(); ++i) {
+            if (i->second->last_used < lru->second->last_used) lru = i;
+        }
+        log(LogLevel::info, "session", "session evicted (max_sessions reached)",
+            {{"session", lru->first}, {"max_sessions", limits_.max_sessions}});
+        sessions_.erase(lru);
+    }
+    auto s = std::make_shared<Session>(id, true);
+    sessions_.emplace(id, s);
+    log(LogLevel::debug, "session", "session created", {{"session", id}});
+    return s;
+}
+
+size_t SessionStore::drop_idle(Clock::time_point now) {
+    if (!limits_.auto_cleanup || limits_.idle_timeout_ms <= 0) return 0;
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t dropped = 0;
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+        auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(now - it->second->last_used).count();
+        if (idle >= limits_.idle_timeout_ms && !it->second->in_use) {
+            log(LogLevel::info, "session", "idle session dropped", {{"session", it->first}, {"idle_ms", idle}});
+            it = sessions_.erase(it);
+            ++dropped;
+        } else {
+            ++it;
+        }
+    }
+    return dropped;
+}
+
+size_t SessionStore::size() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return sessions_.size();
+}
+
+std::vector<std::shared_ptr<Session>> SessionStore::list() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::shared_ptr<Session>> out;
+    for (const auto& [id, s] : sessions_) out.push_back(s);
+    return out;
+}
+
+}  // namespace wnl

@@ -1,0 +1,248 @@
+// wasi-nn-llama: runs a model through the library's C ABI, loaded with
+// dlopen exactly as a WebAssembly runtime loads it.
+//
+//   wasi-nn-llama run  -m MODEL -p PROMPT [--config JSON] [--lib PATH]
+//   wasi-nn-llama chat -m MODEL [--config JSON] [--session ID] [--lib PATH]
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "wasi_nn_llamacpp.h"
+
+namespace {
+
+struct Api {
+    void* handle = nullptr;
+    decltype(&::init_backend_with_config) init_backend_with_config = nullptr;
+    decltype(&::deinit_backend) deinit_backend = nullptr;
+    decltype(&::load_by_name_with_config) load_by_name_with_config = nullptr;
+    decltype(&::init_execution_context) init_execution_context = nullptr;
+    decltype(&::init_execution_context_with_session_id) init_execution_context_with_session_id = nullptr;
+    decltype(&::close_execution_context) close_execution_context = nullptr;
+    decltype(&::set_input) set_input = nullptr;
+    decltype(&::compute) compute = nullptr;
+    decltype(&::get_output) get_output = nullptr;
+    decltype(&::get_backend_status) get_backend_status = nullptr;
+};
+
+const char* error_name(int e) {
+    switch (e) {
+        case success: return "success";
+        case invalid_argument: return "invalid_argument";
+        case invalid_encoding: return "invalid_encoding";
+        case missing_memory: return "missing_memory";
+        case busy: return "busy";
+        case runtime_error: return "runtime_error";
+        case unsupported_operation: return "unsupported_operation";
+        case too_large: return "too_large";
+        case not_found: return "not_found";
+        case end_of_sequence: return "end_of_sequence";
+        case context_full: return "context_full";
+        case prompt_tool_long: return "prompt_tool_long";
+        case model_not_found: return "model_not_found";
+        default: return "unknown";
+    }
+}
+
+std::string self_dir() {
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) return ".";
+    std::string p(buf, static_cast<size_t>(n));
+    return p.substr(0, p.find_last_of('/'));
+}
+
+bool open_library(const std::string& explicit_path, Api* api) {
+    std::vector<std::string> candidates;
+    if (!explicit_path.empty()) candidates.push_back(explicit_path);
+    if (const char* env = std::getenv("WASI_NN_LLAMA_LIB")) candidates.push_back(env);
+    if (explicit_path.empty()) {
+        candidates.push_back(self_dir() + "/../lib/libwasi_nn_llamacpp.so");
+        candidates.push_back(std::string(WNL_DEFAULT_LIB_DIR) + "/libwasi_nn_llamacpp.so");
+        candidates.push_back("libwasi_nn_llamacpp.so");
+    }
+    std::string errors;
+    for (const auto& c : candidates) {
+        api->handle = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);
+        if (api->handle) break;
+        errors += std::string("\n  ") + dlerror();
+    }
+    if (!api->handle) {
+        std::fprintf(stderr, "error: cannot load libwasi_nn_llamacpp.so:%s\n", errors.c_str());
+        return false;
+    }
+    bool ok = true;
+    auto sym = [&](auto& fn, const char* name) {
+        fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(api->handle, name));
+        if (!fn) {
+            std::fprintf(stderr, "error: the library lacks the symbol %s\n", name);
+            ok = false;
+        }
+    };
+    sym(api->init_backend_with_config, "init_backend_with_config");
+    sym(api->deinit_backend, "deinit_backend");
+    sym(api->load_by_name_with_config, "load_by_name_with_config");
+    sym(api->init_execution_context, "init_execution_context");
+    sym(api->init_execution_context_with_session_id, "init_execution_context_with_session_id");
+    sym(api->close_execution_context, "close_execution_context");
+    sym(api->set_input, "set_input");
+    sym(api->compute, "compute");
+    sym(api->get_output, "get_output");
+    sym(api->get_backend_status, "get_backend_status");
+    return ok;
+}
+
+bool check(wasi_nn_error e, const char* what) {
+    if (e == success) return true;
+    std::fprintf(stderr, "error: %s failed: %d (%s)\n", what, static_cast<int>(e), error_name(e));
+    return false;
+}
+
+struct Options {
+    std::string command, model, prompt, config, lib, session;
+    bool show_stats = true;
+};
+
+void usage() {
+    std::fprintf(stderr,
+                 "usage:\n"
+                 "  wasi-nn-llama run  -m MODEL -p PROMPT [--config JSON] [--lib PATH] [--quiet]\n"
+                 "  wasi-nn-llama chat -m MODEL [--config JSON] [--session ID] [--lib PATH] [--quiet]\n"
+                 "\n"
+                 "The library is loaded with dlopen, as a WebAssembly runtime loads it: --lib,\n"
+                 "else $WASI_NN_LLAMA_LIB, else ../lib next to this program, else the build tree.\n");
+}
+
+bool parse_args(int argc, char** argv, Options* o) {
+    if (argc < 2) return false;
+    o->command = argv[1];
+    for (int i = 2; i < argc; ++i) {
+        std::string a = argv[i];
+        auto next = [&](std::string* dst) {
+            if (i + 1 >= argc) return false;
+            *dst = argv[++i];
+            return true;
+        };
+        if ((a == "-m" || a == "--model") && next(&o->model)) continue;
+        if ((a == "-p" || a == "--prompt") && next(&o->prompt)) continue;
+        if ((a == "-c" || a == "--config") && next(&o->config)) continue;
+        if (a == "--lib" && next(&o->lib)) continue;
+        if (a == "--session" && next(&o->session)) continue;
+        if (a == "-q" || a == "--quiet") {
+            o->show_stats = false;
+            continue;
+        }
+        std::fprintf(stderr, "error: unexpected argument '%s'\n", a.c_str());
+        return false;
+    }
+    return true;
+}
+
+class Client {
+public:
+    Client(const Api& api, const Options& o) : api_(api), o_(o) {}
+    ~Client() {
+        if (exec_open_) api_.close_execution_context(ctx_, exec_);
+        if (ctx_) api_.deinit_backend(ctx_);
+    }
+
+    bool start() {
+        if (!check(api_.init_backend_with_config(&ctx_, o_.config.c_str(), static_cast<uint32_t>(o_.config.size())),
+                   "init_backend_with_config"))
+            return false;
+        std::fprintf(stderr, "loading model %s ...\n", o_.model.c_str());
+        auto t0 = std::chrono::steady_clock::now();
+        graph g = 0;
+        if (!check(api_.load_by_name_with_config(ctx_, o_.model.c_str(), static_cast<uint32_t>(o_.model.size()),
+                                                 o_.config.c_str(), static_cast<uint32_t>(o_.config.size()), &g),
+                   "load_by_name_with_config"))
+            return false;
+        double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        std::fprintf(stderr, "model loaded: %s in %.1f ms\n", o_.model.c_str(), ms);
+        wasi_nn_error e = o_.session.empty()
+                              ? api_.init_execution_context(ctx_, g, &exec_)
+                              : api_.init_execution_context_with_session_id(ctx_, o_.session.c_str(), &exec_);
+        if (!check(e, "init_execution_context")) return false;
+        exec_open_ = true;
+        return true;
+    }
+
+    // Sends one message; prints the reply to stdout.
+    bool turn(const std::string& text) {
+        uint32_t dim = static_cast<uint32_t>(text.size());
+        tensor_dimensions dims{&dim, 1};
+        tensor t{};
+        t.dimensions = &dims;
+        t.type = u8;
+        t.data = {reinterpret_cast<uint8_t*>(const_cast<char*>(text.data())), dim};
+        if (!check(api_.set_input(ctx_, exec_, 0, &t), "set_input")) return false;
+        wasi_nn_error ce = api_.compute(ctx_, exec_);
+        if (ce != success && ce != context_full) return check(ce, "compute");
+        std::string reply, meta;
+        if (!check(output(0, &reply), "get_output")) return false;
+        std::fwrite(reply.data(), 1, reply.size(), stdout);
+        std::fputc('\n', stdout);
+        std::fflush(stdout);
+        if (o_.show_stats && output(1, &meta) == success) std::fprintf(stderr, "[%s]\n", meta.c_str());
+        return ce == success || check(ce, "compute");
+    }
+
+private:
+    wasi_nn_error output(uint32_t index, std::string* out) {
+        std::vector<uint8_t> buf(4096);
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            tensor_data td{buf.data(), static_cast<uint32_t>(buf.size())};
+            uint32_t size = 0;
+            wasi_nn_error e = api_.get_output(ctx_, exec_, index, &td, &size);
+            if (e == too_large) {
+                buf.resize(size);
+                continue;
+            }
+            if (e == success) out->assign(reinterpret_cast<char*>(buf.data()), size);
+            return e;
+        }
+        return too_large;
+    }
+
+    const Api& api_;
+    const Options& o_;
+    void* ctx_ = nullptr;
+    graph_execution_context exec_ = 0;
+    bool exec_open_ = false;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options o;
+    if (!parse_args(argc, argv, &o) || (o.command != "run" && o.command != "chat")) {
+        usage();
+        return 2;
+    }
+    if (o.model.empty() || (o.command == "run" && o.prompt.empty())) {
+        usage();
+        return 2;
+    }
+    Api api;
+    if (!open_library(o.lib, &api)) return 1;
+    Client client(api, o);
+    if (!client.start()) return 1;
+    if (o.command == "run") return client.turn(o.prompt) ? 0 : 1;
+
+    std::fprintf(stderr, "chat: type a message and press Enter; /quit or Ctrl-D ends.\n");
+    std::string line;
+    for (;;) {
+        std::fprintf(stderr, "> ");
+        if (!std::getline(std::cin, line) || line == "/quit") break;
+        if (line.empty()) continue;
+        if (!client.turn(line)) return 1;
+    }
+    return 0;
+}
