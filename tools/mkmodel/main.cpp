@@ -459,6 +459,10 @@ int run(const Options & o) {
         vocab_desc = std::string(slash ? slash + 1 : opt.vocab_from.c_str()) + " (" + model + ", " +
                      std::to_string(opt.n_vocab) + " tokens)";
     } else {
+        if (opt.n_vocab < mkmodel::kMinSyntheticVocab) {
+            throw UsageError("--n-vocab must be at least " + std::to_string(mkmodel::kMinSyntheticVocab) +
+                             " for the synthetic tokenizer (got " + std::to_string(opt.n_vocab) + ")");
+        }
         mkmodel::write_synthetic_vocab(tctx.get(), (uint32_t) opt.n_vocab);
         vocab_desc = "synthetic SPM (" + std::to_string(opt.n_vocab) + " tokens)";
     }
