@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every test: unit, integration on ../shared/models, the C programs that
+# dlopen each library, the symbol tables, the tools; then the same suite
+# under ASan+UBSan; then builds the wasm guest and checks its imports.
+#   SKIP_SANITIZERS=1 scripts/test.sh   # the plain build only
+set -uo pipefail
+cd "$(dirname "$0")/.."
+passed=0
+failed=0
+tally() {  # tally NAME COMMAND...: runs a stage, counts ctest's results
+  local name=$1; shift
+  echo "=== $name" >&2
+  local log; log=$(mktemp)
+  "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  local line; line=$(grep -E "tests passed, [0-9]+ tests failed out of [0-9]+" "$log" | tail -1)
+  if [ -n "$line" ]; then
+    local total f
+    total=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
+    f=$(sed -E 's/.* ([0-9]+) tests failed.*/\1/' <<<"$line")
+    passed=$((passed + total - f)); failed=$((failed + f))
+  elif [ "$rc" -eq 0 ]; then
+    passed=$((passed + 1))
+  fi
+  if [ "$rc" -ne 0 ] && { [ -z "$line" ] || [ "${f:-0}" -eq 0 ]; }; then failed=$((failed + 1)); fi
+  rm -f "$log"
+  return 0
+}
+
+run_suite() {  # run_suite BUILD_DIR [cmake args]
+  local dir=$1; shift
+  BUILD_DIR=$dir scripts/build.sh "$@" || return 1
+  (cd "$dir" && ctest --output-on-failure -j2 --timeout 900)
+}
+
+tally "build + tests" run_suite build
+if [ "${SKIP_SANITIZERS:-0}" != 1 ]; then
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_odr_violation=0
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
+  tally "ASan+UBSan build + tests" run_suite build-asan -DWASI_NN_LLAMA_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=RelWithDebInfo
+fi
+tally "wasm guest" scripts/build-guest.sh
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
