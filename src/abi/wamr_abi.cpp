@@ -45,6 +45,8 @@ bool tensor_text(const char* call, const tensor* t, std::string_view* out, wasi_
         }
     }
     *out = std::string_view(reinterpret_cast<const char*>(t->data.buf), t->data.size);
+    // Text sent with its NUL counted in the size.
+    while (!out->empty() && out->back() == '\0') out->remove_suffix(1);
     return true;
 }
 

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -22,7 +23,9 @@ Status Backend::create(std::string_view config_json, std::shared_ptr<Backend>* o
         log(LogLevel::error, "config", "backend config rejected", {{"error", err}});
         return st;
     }
-    if (!config_json.empty()) {
+    // Logging is process-wide: a context whose config says nothing about it
+    // must not reset what another context set.
+    if (!same_logging(b->config_.logging, LoggingConfig{})) {
         st = configure_logging(b->config_.logging, &err);
         if (st != Status::ok) {
             log(LogLevel::error, "config", "logging config rejected", {{"error", err}});
@@ -93,16 +96,17 @@ Status Backend::load_file(std::string_view path_in, std::string_view config_json
         return Status::model_not_found;
     }
     std::string canonical(real);
-    if (!cfg.backend.model_dirs.empty()) {
+    // The host's allow-list: a guest's graph config cannot widen it.
+    if (!config_.backend.model_dirs.empty()) {
         bool allowed = false;
-        for (const auto& dir : cfg.backend.model_dirs) allowed = allowed || path_is_within(canonical, dir);
+        for (const auto& dir : config_.backend.model_dirs) allowed = allowed || path_is_within(canonical, dir);
         if (!allowed) {
             log(LogLevel::error, "model", "model path is outside the allowed model directories",
                 {{"path", canonical}});
             return Status::security;
         }
     }
-    return register_graph(canonical, cfg, graph);
+    return register_graph(canonical, canonical, cfg, graph);
 }
 
 Status Backend::load_bytes(const uint8_t* data, size_t size, uint32_t* graph) {
@@ -124,13 +128,18 @@ Status Backend::load_bytes(const uint8_t* data, size_t size, uint32_t* graph) {
         }
         done += static_cast<size_t>(n);
     }
+    // The fd number is reused after close, so it cannot name the model for
+    // sharing: every load from memory is its own model.
+    static std::atomic<uint64_t> memory_loads{0};
     std::string path = "/proc/self/fd/" + std::to_string(fd);
-    Status st = register_graph(path, config_, graph);
+    std::string share_as = "memory:" + std::to_string(++memory_loads);
+    Status st = register_graph(path, share_as, config_, graph);
     ::close(fd);  // llama.cpp has read or mapped what it needs
     return st;
 }
 
-Status Backend::register_graph(const std::string& path, const Config& cfg, uint32_t* graph) {
+Status Backend::register_graph(const std::string& path, const std::string& share_as, const Config& cfg,
+                               uint32_t* graph) {
     {
         std::lock_guard<std::mutex> lock(mu_);
         if (shut_down_) return Status::runtime_error;
@@ -138,7 +147,7 @@ Status Backend::register_graph(const std::string& path, const Config& cfg, uint3
     auto g = std::make_shared<Graph>();
     g->config = cfg;
     std::string err;
-    Status st = acquire_served_model(path, cfg, &g->served, &err);
+    Status st = acquire_served_model(path, share_as, cfg, &g->served, &err);
     if (st != Status::ok) {
         log(LogLevel::error, "model", "model load failed", {{"path", path}, {"error", err}});
         return st;
@@ -164,7 +173,10 @@ Status Backend::unload(uint32_t graph) {
         log(LogLevel::error, "abi", "unload: unknown graph handle", {{"graph", graph}});
         return Status::not_found;
     }
-    if (last_graph_ == graph) last_graph_ = -1;
+    if (last_graph_ == graph) {
+        last_graph_ = -1;
+        for (const auto& [id, g] : graphs_) last_graph_ = std::max<int64_t>(last_graph_, id);
+    }
     return Status::ok;
 }
 
@@ -175,6 +187,7 @@ Status Backend::new_exec(std::shared_ptr<Graph> g, std::shared_ptr<Session> s, u
     std::lock_guard<std::mutex> lock(mu_);
     if (shut_down_) return Status::runtime_error;
     e->id = next_exec_++;
+    if (!e->session) e->session = std::make_shared<Session>("anon-" + std::to_string(e->id), false);
     execs_[e->id] = e;
     *exec = e->id;
     return Status::ok;
@@ -192,8 +205,7 @@ Status Backend::init_exec(uint32_t graph, uint32_t* exec) {
         g = it->second;
     }
     sessions_->drop_idle(Clock::now());
-    auto s = std::make_shared<Session>("anon-" + std::to_string(next_exec_), false);
-    return new_exec(std::move(g), std::move(s), exec);
+    return new_exec(std::move(g), nullptr, exec);
 }
 
 Status Backend::init_exec_with_session(std::string_view session_id, uint32_t* exec) {
@@ -285,6 +297,9 @@ Status Backend::compute(uint32_t exec) {
 }
 
 Status Backend::compute_locked(ExecContext& e) {
+    e.has_output = false;  // a failed compute leaves nothing stale to read
+    e.output.clear();
+    e.metadata.clear();
     if (!e.has_input) {
         log(LogLevel::error, "abi", "compute: no input; call set_input with index 0 first", {{"exec", e.id}});
         return Status::invalid_argument;
@@ -326,6 +341,7 @@ Status Backend::compute_locked(ExecContext& e) {
     req->memory = cfg.memory;
     req->priority = cfg.request.priority;
     req->session_key = session.id;
+    req->keep_prefix = plan.system_tokens;
     const int64_t timeout = cfg.request.timeout_ms > 0 ? cfg.request.timeout_ms : cfg.backend.default_task_timeout_ms;
     if (timeout > 0) req->deadline = Clock::now() + std::chrono::milliseconds(timeout);
     {

@@ -638,4 +638,9 @@ Status apply_config_json(std::string_view text, ConfigScope scope, Config& cfg, 
     }
 }
 
+bool same_logging(const LoggingConfig& a, const LoggingConfig& b) {
+    return a.level == b.level && a.file == b.file && a.json == b.json && a.components == b.components &&
+           a.llama_log == b.llama_log && a.llama_debug_log == b.llama_debug_log && a.stream_stdout == b.stream_stdout;
+}
+
 }  // namespace wnl

@@ -130,6 +130,8 @@ struct Config {
     RequestConfig request;
 };
 
+bool same_logging(const LoggingConfig& a, const LoggingConfig& b);
+
 // Where a JSON document is being applied. A key outside its scope (a model
 // key in a per-request config, say) is logged and ignored.
 enum class ConfigScope { backend, model, request };

@@ -130,7 +130,10 @@ Status DecodeLoop::submit(const std::shared_ptr<Request>& req, std::string* erro
             *error = "the model is being unloaded";
             return Status::runtime_error;
         }
-        if (!queue_->push(req, Clock::now())) {
+        // queue_size counts requests that wait; one a free slot takes at
+        // once never waits.
+        const size_t free_slots = slots_.size() - busy_slots_;
+        if (!queue_->push(req, Clock::now(), free_slots)) {
             counters_.rejected++;
             *error = "queue full (" + std::to_string(queue_->settings().capacity) + " waiting)";
             return Status::busy;
@@ -160,6 +163,7 @@ void DecodeLoop::admit_waiting(Clock::time_point now) {
             if (slot.req || queue_->size() == 0) continue;
             admitted.emplace_back(&slot, queue_->pop(now));
             counters_.admitted++;
+            busy_slots_++;
         }
         for (auto& r : expired) {
             if (!r->cancelled) counters_.timed_out++;
@@ -204,6 +208,7 @@ void DecodeLoop::start(Slot& slot, std::shared_ptr<Request> req, Clock::time_poi
     slot.t_admit = now;
     slot.last_used = ++use_tick_;
     slot.n_generated = 0;
+    slot.n_cached = 0;
     slot.shown = 0;
     slot.batch_index = -1;
     slot.stop = StopMatcher(r.stopping.stop);
@@ -219,7 +224,8 @@ void DecodeLoop::start(Slot& slot, std::shared_ptr<Request> req, Clock::time_poi
         return;
     }
     std::string err;
-    if (make_sampler(model_->get(), r.sampling, r.stopping.ignore_eos, &slot.sampler, &err) != Status::ok) {
+    if (make_sampler(model_->get(), r.sampling, r.stopping.ignore_eos, static_cast<int32_t>(ctx_per_seq_),
+                     &slot.sampler, &err) != Status::ok) {
         finish(slot, Status::invalid_argument, "error", err);
         return;
     }
@@ -262,6 +268,7 @@ void DecodeLoop::finish(Slot& slot, Status status, const std::string& stop_reaso
     }
     {
         std::lock_guard<std::mutex> lock(mu_);
+        busy_slots_--;
         if (status == Status::ok) {
             counters_.completed++;
         } else {
@@ -287,6 +294,7 @@ bool DecodeLoop::shift_context(Slot& slot) {
     const Request& r = *slot.req;
     const int32_t n_past = static_cast<int32_t>(slot.cached.size());
     int32_t keep = r.memory.n_keep < 0 ? static_cast<int32_t>(r.prompt.size()) : r.memory.n_keep;
+    keep = std::max(keep, r.keep_prefix);
     if (llama_vocab_get_add_bos(model_->vocab())) keep = std::max(keep, 1);
     keep = std::min(keep, n_past - 4);
     if (keep < 0) return false;

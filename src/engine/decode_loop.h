@@ -108,6 +108,7 @@ private:
     std::condition_variable cv_;
     std::unique_ptr<RequestQueue> queue_;  // guarded by mu_
     LoopCounters counters_;  // guarded by mu_
+    size_t busy_slots_ = 0;  // guarded by mu_
     bool stopping_ = false;
     std::atomic<bool> abort_{false};
     std::thread thread_;

@@ -38,12 +38,12 @@ LoopSettings loop_settings_from(const Config& cfg) {
     return s;
 }
 
-Status acquire_served_model(const std::string& path, const Config& cfg, std::shared_ptr<ServedModel>* out,
-                            std::string* error) {
+Status acquire_served_model(const std::string& path, const std::string& share_as, const Config& cfg,
+                            std::shared_ptr<ServedModel>* out, std::string* error) {
     std::lock_guard<std::mutex> lock(g_mu);
     forget_expired(g_models);
     forget_expired(g_served);
-    const std::string model_key = Model::share_key(path, cfg.model);
+    const std::string model_key = Model::share_key(share_as, cfg.model);
     const LoopSettings settings = loop_settings_from(cfg);
     const std::string served_key = model_key + "#" + settings.share_key();
 

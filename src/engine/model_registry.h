@@ -23,7 +23,9 @@ LoopSettings loop_settings_from(const Config& cfg);
 
 // path must already be canonical. A model loaded from memory passes a
 // unique path so that it is never shared.
-Status acquire_served_model(const std::string& path, const Config& cfg,
+// share_as names the file for sharing: the canonical path, or for a model
+// loaded from memory a name no other load uses.
+Status acquire_served_model(const std::string& path, const std::string& share_as, const Config& cfg,
                             std::shared_ptr<ServedModel>* out, std::string* error);
 
 }  // namespace wnl

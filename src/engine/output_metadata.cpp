@@ -17,7 +17,7 @@ std::string output_metadata_json(const RequestResult& r, const std::string& sess
     j["decode_ms"] = r.decode_ms;
     j["queue_ms"] = r.queue_ms;
     const int32_t prefilled = r.input_tokens - r.cached_tokens;
-    j["prefill_tokens_per_s"] = r.prefill_ms > 0 ? prefilled * 1000.0 / r.prefill_ms : 0.0;
+    j["prefill_tokens_per_s"] = r.prefill_ms > 0 && r.output_tokens > 0 ? prefilled * 1000.0 / r.prefill_ms : 0.0;
     j["decode_tokens_per_s"] = r.decode_ms > 0 && r.output_tokens > 1 ? (r.output_tokens - 1) * 1000.0 / r.decode_ms : 0.0;
     j["session_id"] = session_id;
     j["mode"] = chat ? "chat" : "completion";

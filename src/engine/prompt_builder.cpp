@@ -49,6 +49,17 @@ static Status build_chat(const Graph& g, const Config& cfg, const Session& s, st
         first = std::min(s.messages.size(), first + drop + (drop % 2));
     }
     out->dropped_messages = first;
+    if (!cfg.model.system_prompt.empty()) {
+        // The tokens the system prompt renders to: the prefix shared with a
+        // conversation that has nothing else in it.
+        std::string bare;
+        if (g.chat->render({{"system", cfg.model.system_prompt}, {"user", ""}}, &bare, error) == Status::ok) {
+            auto sys = model.tokenize(bare, add_bos, true);
+            size_t n = 0;
+            while (n < sys.size() && n < out->tokens.size() && sys[n] == out->tokens[n]) ++n;
+            out->system_tokens = static_cast<int32_t>(n);
+        }
+    }
     if (out->tokens.size() >= ctx) {
         *error = "the prompt alone is " + std::to_string(out->tokens.size()) + " tokens; the context holds " +
                  std::to_string(ctx);

@@ -21,6 +21,7 @@ struct PromptPlan {
     std::vector<llama_token> tokens;
     size_t dropped_messages = 0;  // chat turns left out to fit
     size_t transcript_cut = 0;  // bytes of transcript left out to fit
+    int32_t system_tokens = 0;  // leading tokens that hold the system prompt
 };
 
 bool use_chat_mode(const Graph& g, const Config& cfg);

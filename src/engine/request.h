@@ -42,6 +42,7 @@ struct Request {
     Priority priority = Priority::normal;
     Clock::time_point deadline = Clock::time_point::max();  // to be admitted by
     std::string session_key;  // for fair scheduling and KV affinity
+    int32_t keep_prefix = 0;  // prompt tokens a context shift keeps (the system prompt)
     // Called on the decode thread with text that is safe to show (no partial
     // stop string, whole UTF-8 characters). Optional.
     std::function<void(std::string_view)> on_text;

@@ -5,8 +5,8 @@
 
 namespace wnl {
 
-bool RequestQueue::push(std::shared_ptr<Request> r, Clock::time_point now) {
-    if (entries_.size() >= s_.capacity) return false;
+bool RequestQueue::push(std::shared_ptr<Request> r, Clock::time_point now, size_t room) {
+    if (entries_.size() >= s_.capacity + room) return false;
     r->enqueued_at = now;
     entries_.push_back({std::move(r), next_order_++});
     return true;
@@ -18,7 +18,9 @@ int64_t RequestQueue::effective_level(const Entry& e, Clock::time_point now) con
         auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - e.req->enqueued_at).count();
         level -= waited / s_.aging_ms;
     }
-    return level;
+    // High is the ceiling: a high request that waits does not climb past
+    // the low ones that aged up to it.
+    return std::max<int64_t>(level, 0);
 }
 
 std::shared_ptr<Request> RequestQueue::pop(Clock::time_point now) {
@@ -28,12 +30,17 @@ std::shared_ptr<Request> RequestQueue::pop(Clock::time_point now) {
         // Lowest effective level, then the session served longest ago (when
         // fair), then the oldest.
         auto key = [&](const Entry& e) {
+            const int64_t level = effective_level(e, now);
             uint64_t served = 0;
-            if (s_.fair) {
+            // Fairness orders requests at their own level; one that aging has
+            // promoted competes on age alone, or it could wait forever behind
+            // sessions never served before.
+            const bool promoted = level < static_cast<int64_t>(e.req->priority);
+            if (s_.fair && !promoted) {
                 auto it = last_admitted_.find(e.req->session_key);
                 if (it != last_admitted_.end()) served = it->second;
             }
-            return std::make_tuple(effective_level(e, now), served, e.order);
+            return std::make_tuple(level, served, e.order);
         };
         auto best_key = key(entries_[0]);
         for (size_t i = 1; i < entries_.size(); ++i) {

@@ -31,8 +31,9 @@ class RequestQueue {
 public:
     explicit RequestQueue(QueueSettings s) : s_(s) {}
 
-    // False when the queue is at capacity.
-    bool push(std::shared_ptr<Request> r, Clock::time_point now);
+    // False when the queue is at capacity. `room` extra entries are allowed
+    // for requests that a free slot will take at once.
+    bool push(std::shared_ptr<Request> r, Clock::time_point now, size_t room = 0);
     // The request to admit next, or null when empty.
     std::shared_ptr<Request> pop(Clock::time_point now);
     // Removes and returns requests that are cancelled or past their deadline.

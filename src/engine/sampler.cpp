@@ -12,8 +12,8 @@ namespace wnl {
 
 void SamplerDeleter::operator()(common_sampler* s) const { common_sampler_free(s); }
 
-static common_params_sampling to_common(const llama_model* model, const SamplingConfig& c,
-                                        bool ignore_eos) {
+static common_params_sampling to_common(const llama_model* model, const SamplingConfig& c, bool ignore_eos,
+                                        int32_t n_ctx) {
     common_params_sampling p;
     p.seed = c.seed < 0 ? LLAMA_DEFAULT_SEED : static_cast<uint32_t>(c.seed);
     p.temp = c.temp;
@@ -24,14 +24,15 @@ static common_params_sampling to_common(const llama_model* model, const Sampling
     p.penalty_repeat = c.repeat_penalty;
     p.penalty_present = c.presence_penalty;
     p.penalty_freq = c.frequency_penalty;
-    p.penalty_last_n = c.penalty_last_n;
+    // -1 means the whole context, as in llama.cpp's tools.
+    p.penalty_last_n = c.penalty_last_n < 0 ? n_ctx : c.penalty_last_n;
     p.mirostat = c.mirostat;
     p.mirostat_tau = c.mirostat_tau;
     p.mirostat_eta = c.mirostat_eta;
     p.dry_multiplier = c.dry_multiplier;
     p.dry_base = c.dry_base;
     p.dry_allowed_length = c.dry_allowed_length;
-    p.dry_penalty_last_n = c.dry_penalty_last_n;
+    p.dry_penalty_last_n = c.dry_penalty_last_n < 0 ? n_ctx : c.dry_penalty_last_n;
     p.dry_sequence_breakers = c.dry_sequence_breakers;
     p.xtc_probability = c.xtc_probability;
     p.xtc_threshold = c.xtc_threshold;
@@ -50,9 +51,9 @@ static common_params_sampling to_common(const llama_model* model, const Sampling
     return p;
 }
 
-Status make_sampler(const llama_model* model, const SamplingConfig& sampling, bool ignore_eos,
+Status make_sampler(const llama_model* model, const SamplingConfig& sampling, bool ignore_eos, int32_t n_ctx,
                     SamplerPtr* out, std::string* error) {
-    common_params_sampling p = to_common(model, sampling, ignore_eos);
+    common_params_sampling p = to_common(model, sampling, ignore_eos, n_ctx);
     const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
     for (const auto& b : p.logit_bias) {
         if (b.token < 0 || b.token >= n_vocab) {

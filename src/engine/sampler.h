@@ -18,8 +18,8 @@ struct SamplerDeleter {
 using SamplerPtr = std::unique_ptr<common_sampler, SamplerDeleter>;
 
 // A grammar or JSON schema that does not compile gives invalid_argument
-// with *error naming the key.
-Status make_sampler(const llama_model* model, const SamplingConfig& sampling, bool ignore_eos,
+// with *error naming the key. n_ctx is what a window of -1 means.
+Status make_sampler(const llama_model* model, const SamplingConfig& sampling, bool ignore_eos, int32_t n_ctx,
                     SamplerPtr* out, std::string* error);
 
 }  // namespace wnl

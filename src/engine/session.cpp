@@ -12,9 +12,14 @@ std::shared_ptr<Session> SessionStore::attach(const std::string& id) {
         return it->second;
     }
     while (!sessions_.empty() && sessions_.size() >= limits_.max_sessions) {
-        auto lru = sessions_.begin();
-        for (auto i = sessions_.begin(); i != sessions_.end(); ++i) {
-            if (i->second->last_used < lru->second->last_used) lru = i;
+        // The least recently used session that no open handle holds; if every
+        // one is held, the least recently used of all.
+        auto lru = sessions_.end();
+        for (int pass = 0; pass < 2 && lru == sessions_.end(); ++pass) {
+            for (auto i = sessions_.begin(); i != sessions_.end(); ++i) {
+                if (pass == 0 && i->second.use_count() > 1) continue;
+                if (lru == sessions_.end() || i->second->last_used < lru->second->last_used) lru = i;
+            }
         }
         log(LogLevel::info, "session", "session evicted (max_sessions reached)",
             {{"session", lru->first}, {"max_sessions", limits_.max_sessions}});

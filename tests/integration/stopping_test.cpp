@@ -74,7 +74,9 @@ TEST(Stopping, MaxTimeStopsWithTextSoFar) {
     ASSERT_EQ(r.rc, success);
     EXPECT_EQ(r.meta["stop_reason"], "time_limit");
     EXPECT_GT(r.meta["output_tokens"].get<int>(), 0);
-    EXPECT_EQ(r.reply.compare(0, 20, kGolden, 0, 20), 0);
+    // Whatever was generated in the time is the start of the greedy story.
+    const size_t n = std::min(r.reply.size(), kGolden.size());
+    EXPECT_EQ(r.reply.substr(0, n), kGolden.substr(0, n));
 }
 
 TEST(Stopping, IgnoreEosRunsToTheLimit) {
