@@ -68,7 +68,7 @@ void usage() {
                  "usage: bench_single LIB MODEL [-p P] [-n N] [-t T] [-r R] [-b N_BATCH] [-ub N_UBATCH]\n"
                  "                    [-fa on|off|auto] [--ctk TYPE] [--ctv TYPE] [-c CTX]\n"
                  "defaults: -p 512 -n 128 -t 2 -r 5 -b 2048 -ub 512 -fa auto --ctk f16 --ctv f16,\n"
-                 "          -c = P+N rounded up to a multiple of 256, plus 256\n");
+                 "          -c P+N (llama-bench's n_ctx for a pp/tg test; llama.cpp pads it to a multiple of 256)\n");
 }
 
 bool parse(int argc, char** argv, Options* o) {
@@ -119,7 +119,7 @@ bool parse(int argc, char** argv, Options* o) {
     }
     o->lib = pos[0];
     o->model = pos[1];
-    if (o->ctx == 0) o->ctx = (o->p + o->n + 255) / 256 * 256 + 256;
+    if (o->ctx == 0) o->ctx = o->p + o->n;  // as llama-bench; llama.cpp pads both to 256
     return true;
 }
 
@@ -254,8 +254,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     // llama-bench's context for `-p P -n N`: n_batch, n_ubatch, flash_attn,
-    // f16 KV, one sequence. ctx_size only needs room for P+N (attention
-    // covers the cells in use, not the whole cache).
+    // f16 KV, one sequence, n_ctx P+N (both padded by llama.cpp to 256).
     char model_cfg[1024];
     std::snprintf(model_cfg, sizeof model_cfg,
                   "{\"threads\":%d,\"threads_batch\":%d,\"ctx_size\":%d,\"batch_size\":%d,\"ubatch_size\":%d,"

@@ -152,6 +152,7 @@ Status Backend::register_graph(const std::string& path, const std::string& share
         log(LogLevel::error, "model", "model load failed", {{"path", path}, {"error", err}});
         return st;
     }
+    g->served->graphs++;
     const Model& model = *g->served->model;
     g->has_template = model.info().has_chat_template || !cfg.model.chat_template.empty();
     st = ChatFormat::create(model.get(), cfg.model.chat_template, &g->chat, &err);
@@ -313,7 +314,7 @@ Status Backend::compute_locked(ExecContext& e) {
     struct Release {
         Session& s;
         ~Release() {
-            s.last_used = Clock::now();
+            s.touch();
             s.in_use = false;
         }
     } release{session};
@@ -439,9 +440,5 @@ Status Backend::run_inference(uint32_t exec, uint32_t index, std::string_view in
     return st;
 }
 
-Status Backend::backend_status(StatusKind, std::string*) {
-    log(LogLevel::warn, "abi", "get_backend_status is not implemented yet");
-    return Status::unsupported_operation;
-}
 
 }  // namespace wnl

@@ -87,6 +87,15 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
     loop->warn_threshold_ = s.queue_warning_threshold;
     loop->queue_ = std::make_unique<RequestQueue>(s.queue);
     loop->slots_.resize(cp.n_seq_max);
+    loop->resident_.resize(cp.n_seq_max);
+    {
+        // K and V rows of every layer, for each cell.
+        const llama_model* m = loop->model_->get();
+        const int64_t head_dim = llama_model_n_embd(m) / std::max(1, llama_model_n_head(m));
+        const int64_t kv_width = head_dim * llama_model_n_head_kv(m);
+        loop->kv_bytes_per_cell_ = static_cast<uint64_t>(llama_model_n_layer(m)) *
+                                   (ggml_row_size(cp.type_k, kv_width) + ggml_row_size(cp.type_v, kv_width));
+    }
     for (size_t i = 0; i < loop->slots_.size(); ++i) loop->slots_[i].seq = static_cast<llama_seq_id>(i);
     log(LogLevel::info, "scheduler", "decode loop started",
         {{"model", loop->model_->info().name}, {"slots", cp.n_seq_max}, {"ctx_per_seq", loop->ctx_per_seq_},
@@ -134,7 +143,7 @@ Status DecodeLoop::submit(const std::shared_ptr<Request>& req, std::string* erro
         // once never waits.
         const size_t free_slots = slots_.size() - busy_slots_;
         if (!queue_->push(req, Clock::now(), free_slots)) {
-            counters_.rejected++;
+            stats_.counters.rejected++;
             *error = "queue full (" + std::to_string(queue_->settings().capacity) + " waiting)";
             return Status::busy;
         }
@@ -148,9 +157,32 @@ Status DecodeLoop::submit(const std::shared_ptr<Request>& req, std::string* erro
     return Status::ok;
 }
 
-LoopCounters DecodeLoop::counters() const {
+LoopSnapshot DecodeLoop::snapshot() const {
     std::lock_guard<std::mutex> lock(mu_);
-    return counters_;
+    LoopSnapshot s;
+    s.counters = stats_.counters;
+    s.recent = stats_.recent();
+    s.lifetime = stats_.lifetime();
+    s.queue_wait_p50 = stats_.queue_wait_ms.percentile(50);
+    s.queue_wait_p99 = stats_.queue_wait_ms.percentile(99);
+    s.latency_p50 = stats_.latency_ms.percentile(50);
+    s.latency_p95 = stats_.latency_ms.percentile(95);
+    s.latency_p99 = stats_.latency_ms.percentile(99);
+    s.ttft_p50 = stats_.ttft_ms.percentile(50);
+    s.ttft_p95 = stats_.ttft_ms.percentile(95);
+    s.ttft_p99 = stats_.ttft_ms.percentile(99);
+    s.queue_depth = queue_->depth_by_priority();
+    s.queue_capacity = queue_->settings().capacity;
+    s.queue_warning_threshold = warn_threshold_;
+    s.n_slots = static_cast<uint32_t>(slots_.size());
+    s.busy_slots = static_cast<uint32_t>(busy_slots_);
+    s.kv_cells_used = kv_used_;
+    s.kv_cells_total = static_cast<uint64_t>(ctx_per_seq_) * slots_.size();
+    s.kv_bytes_per_cell = kv_bytes_per_cell_;
+    for (const auto& r : resident_) {
+        if (!r.empty()) s.resident_sessions.push_back(r);
+    }
+    return s;
 }
 
 void DecodeLoop::admit_waiting(Clock::time_point now) {
@@ -162,11 +194,13 @@ void DecodeLoop::admit_waiting(Clock::time_point now) {
         for (auto& slot : slots_) {
             if (slot.req || queue_->size() == 0) continue;
             admitted.emplace_back(&slot, queue_->pop(now));
-            counters_.admitted++;
+            stats_.counters.admitted++;
+            stats_.queue_wait_ms.add(ms_between(admitted.back().second->enqueued_at, now));
             busy_slots_++;
         }
         for (auto& r : expired) {
-            if (!r->cancelled) counters_.timed_out++;
+            if (!r->cancelled) stats_.counters.timed_out++;
+            else stats_.counters.cancelled++;
         }
     }
     for (auto& r : expired) {
@@ -243,6 +277,7 @@ void DecodeLoop::start(Slot& slot, std::shared_ptr<Request> req, Clock::time_poi
         common = 0;
     }
     slot.cached.resize(common);
+    slot.session = r.session_key;
     slot.prompt_pos = common;
     slot.n_cached = static_cast<int32_t>(common);
     for (llama_token t : r.prompt) common_sampler_accept(slot.sampler.get(), t, false);
@@ -269,13 +304,8 @@ void DecodeLoop::finish(Slot& slot, Status status, const std::string& stop_reaso
     {
         std::lock_guard<std::mutex> lock(mu_);
         busy_slots_--;
-        if (status == Status::ok) {
-            counters_.completed++;
-        } else {
-            counters_.failed++;
-        }
-        counters_.prompt_tokens += static_cast<uint64_t>(res.input_tokens - res.cached_tokens);
-        counters_.generated_tokens += static_cast<uint64_t>(res.output_tokens);
+        stats_.request_finished(res, ms_between(r.enqueued_at, now),
+                                had_token ? ms_between(r.enqueued_at, slot.t_first_token) : 0.0);
     }
     if (status != Status::ok && status != Status::context_full) {
         // The sequence may hold a half-decoded prompt: forget it.
@@ -411,10 +441,19 @@ void DecodeLoop::run() {
         }
         if (batch_.n_tokens == 0) continue;
 
+        const auto t_decode = Clock::now();
         const int32_t rc = llama_decode(ctx_, batch_);
         {
+            int32_t busy = 0;
+            uint64_t used = 0;
+            for (const auto& slot : slots_) {
+                busy += slot.req ? 1 : 0;
+                used += slot.cached.size();
+            }
             std::lock_guard<std::mutex> lock(mu_);
-            counters_.decode_calls++;
+            stats_.decode_call(batch_.n_tokens, busy, ms_between(t_decode, Clock::now()));
+            kv_used_ = used;
+            for (size_t i = 0; i < slots_.size(); ++i) resident_[i] = slots_[i].cached.empty() ? "" : slots_[i].session;
             if (stopping_) return;
         }
         if (rc != 0) {

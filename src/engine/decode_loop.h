@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/loop_stats.h"
 #include "engine/model.h"
 #include "engine/request.h"
 #include "engine/request_queue.h"
@@ -38,15 +39,22 @@ struct LoopSettings {
     std::string share_key() const;
 };
 
-struct LoopCounters {
-    uint64_t admitted = 0;
-    uint64_t rejected = 0;
-    uint64_t timed_out = 0;
-    uint64_t completed = 0;
-    uint64_t failed = 0;
-    uint64_t prompt_tokens = 0;
-    uint64_t generated_tokens = 0;
-    uint64_t decode_calls = 0;
+// A consistent copy of a loop's state, for status reports.
+struct LoopSnapshot {
+    LoopCounters counters;
+    Throughput recent, lifetime;
+    double queue_wait_p50 = 0, queue_wait_p99 = 0;
+    double latency_p50 = 0, latency_p95 = 0, latency_p99 = 0;
+    double ttft_p50 = 0, ttft_p95 = 0, ttft_p99 = 0;
+    std::array<size_t, kPriorityCount> queue_depth{};
+    size_t queue_capacity = 0;
+    int32_t queue_warning_threshold = 0;
+    uint32_t n_slots = 0;
+    uint32_t busy_slots = 0;
+    uint64_t kv_cells_used = 0;
+    uint64_t kv_cells_total = 0;
+    uint64_t kv_bytes_per_cell = 0;
+    std::vector<std::string> resident_sessions;  // sessions whose KV a slot holds
 };
 
 class DecodeLoop {
@@ -64,7 +72,7 @@ public:
     const Model& model() const { return *model_; }
     uint32_t ctx_per_seq() const { return ctx_per_seq_; }
     uint32_t n_slots() const { return static_cast<uint32_t>(slots_.size()); }
-    LoopCounters counters() const;
+    LoopSnapshot snapshot() const;
 
 private:
     struct Slot {
@@ -81,6 +89,7 @@ private:
         int32_t n_cached = 0;
         Clock::time_point t_admit, t_first_token;
         uint64_t last_used = 0;
+        std::string session;  // whose tokens `cached` holds
         bool generating() const { return req && prompt_pos >= req->prompt.size(); }
     };
 
@@ -107,7 +116,10 @@ private:
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::unique_ptr<RequestQueue> queue_;  // guarded by mu_
-    LoopCounters counters_;  // guarded by mu_
+    LoopStats stats_;  // guarded by mu_
+    uint64_t kv_used_ = 0;  // guarded by mu_
+    std::vector<std::string> resident_;  // guarded by mu_: session whose KV each slot holds
+    uint64_t kv_bytes_per_cell_ = 0;
     size_t busy_slots_ = 0;  // guarded by mu_
     bool stopping_ = false;
     std::atomic<bool> abort_{false};

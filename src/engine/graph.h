@@ -12,6 +12,9 @@
 namespace wnl {
 
 struct Graph {
+    ~Graph() {
+        if (served) served->graphs--;
+    }
     uint32_t id = 0;
     std::shared_ptr<ServedModel> served;
     Config config;  // backend config with the graph's own applied on top

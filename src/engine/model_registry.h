@@ -3,6 +3,7 @@
 // one decode loop, across every backend context.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -17,6 +18,7 @@ struct ServedModel {
     std::shared_ptr<Model> model;
     std::shared_ptr<DecodeLoop> loop;
     uint64_t version = 0;  // increases with every load in the process
+    std::atomic<int> graphs{0};  // graph handles on it, over all backend contexts
 };
 
 LoopSettings loop_settings_from(const Config& cfg);

@@ -8,7 +8,7 @@ std::shared_ptr<Session> SessionStore::attach(const std::string& id) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = sessions_.find(id);
     if (it != sessions_.end()) {
-        it->second->last_used = Clock::now();
+        it->second->touch();
         return it->second;
     }
     while (!sessions_.empty() && sessions_.size() >= limits_.max_sessions) {
@@ -18,7 +18,7 @@ std::shared_ptr<Session> SessionStore::attach(const std::string& id) {
         for (int pass = 0; pass < 2 && lru == sessions_.end(); ++pass) {
             for (auto i = sessions_.begin(); i != sessions_.end(); ++i) {
                 if (pass == 0 && i->second.use_count() > 1) continue;
-                if (lru == sessions_.end() || i->second->last_used < lru->second->last_used) lru = i;
+                if (lru == sessions_.end() || i->second->last_used() < lru->second->last_used()) lru = i;
             }
         }
         log(LogLevel::info, "session", "session evicted (max_sessions reached)",
@@ -36,7 +36,7 @@ size_t SessionStore::drop_idle(Clock::time_point now) {
     std::lock_guard<std::mutex> lock(mu_);
     size_t dropped = 0;
     for (auto it = sessions_.begin(); it != sessions_.end();) {
-        auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(now - it->second->last_used).count();
+        auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(now - it->second->last_used()).count();
         if (idle >= limits_.idle_timeout_ms && !it->second->in_use) {
             log(LogLevel::info, "session", "idle session dropped", {{"session", it->first}, {"idle_ms", idle}});
             it = sessions_.erase(it);

@@ -24,9 +24,13 @@ struct Session {
     std::vector<ChatMessage> messages;
     // Completion mode: the text so far, continued by each compute.
     std::string transcript;
-    uint64_t turns = 0;
-    int32_t tokens_held = 0;  // prompt + reply tokens of the last turn
-    Clock::time_point last_used = Clock::now();
+    // Read by status reports while a turn runs, hence atomic.
+    std::atomic<uint64_t> turns{0};
+    std::atomic<int32_t> tokens_held{0};  // prompt + reply tokens of the last turn
+    std::atomic<Clock::rep> last_used_ticks{Clock::now().time_since_epoch().count()};
+
+    Clock::time_point last_used() const { return Clock::time_point(Clock::duration(last_used_ticks.load())); }
+    void touch() { last_used_ticks = Clock::now().time_since_epoch().count(); }
     // Two handles attached to one named session must not run it at once.
     std::atomic<bool> in_use{false};
 };

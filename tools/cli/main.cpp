@@ -2,7 +2,8 @@
 // dlopen exactly as a WebAssembly runtime loads it.
 //
 //   wasi-nn-llama run  -m MODEL -p PROMPT [--config JSON] [--lib PATH]
-//   wasi-nn-llama chat -m MODEL [--config JSON] [--session ID] [--lib PATH]
+//   wasi-nn-llama chat -m MODEL [--config JSON] [--session ID] [--status] [--lib PATH]
+//   wasi-nn-llama status -m MODEL [-p PROMPT] [--config JSON] [--lib PATH]
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -13,6 +14,8 @@
 #include <iostream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "wasi_nn_llamacpp.h"
 
@@ -108,13 +111,19 @@ bool check(wasi_nn_error e, const char* what) {
 struct Options {
     std::string command, model, prompt, config, lib, session;
     bool show_stats = true;
+    bool show_status = false;  // chat: print the status documents after each turn
 };
 
 void usage() {
     std::fprintf(stderr,
                  "usage:\n"
                  "  wasi-nn-llama run  -m MODEL -p PROMPT [--config JSON] [--lib PATH] [--quiet]\n"
-                 "  wasi-nn-llama chat -m MODEL [--config JSON] [--session ID] [--lib PATH] [--quiet]\n"
+                 "  wasi-nn-llama chat -m MODEL [--config JSON] [--session ID] [--status] [--lib PATH] [--quiet]\n"
+                 "  wasi-nn-llama status -m MODEL [-p PROMPT] [--config JSON] [--lib PATH]\n"
+                 "\n"
+                 "status loads the model, runs PROMPT once if given, and prints the five\n"
+                 "get_backend_status documents. In chat, /status prints them too, and\n"
+                 "--status prints them after every turn.\n"
                  "\n"
                  "The library is loaded with dlopen, as a WebAssembly runtime loads it: --lib,\n"
                  "else $WASI_NN_LLAMA_LIB, else ../lib next to this program, else the build tree.\n");
@@ -135,6 +144,10 @@ bool parse_args(int argc, char** argv, Options* o) {
         if ((a == "-c" || a == "--config") && next(&o->config)) continue;
         if (a == "--lib" && next(&o->lib)) continue;
         if (a == "--session" && next(&o->session)) continue;
+        if (a == "--status") {
+            o->show_status = true;
+            continue;
+        }
         if (a == "-q" || a == "--quiet") {
             o->show_stats = false;
             continue;
@@ -194,6 +207,31 @@ public:
         return ce == success || check(ce, "compute");
     }
 
+    // Prints the five get_backend_status documents, indented.
+    bool print_status() {
+        static const std::pair<backend_status_type, const char*> kinds[] = {
+            {BACKEND_STATUS_MODEL, "model"},       {BACKEND_STATUS_QUEUE, "queue"},
+            {BACKEND_STATUS_SESSIONS, "sessions"}, {BACKEND_STATUS_MEMORY, "memory"},
+            {BACKEND_STATUS_PERFORMANCE, "performance"}};
+        bool ok = true;
+        for (const auto& [kind, name] : kinds) {
+            std::vector<char> buf(1 << 16);
+            wasi_nn_error e = api_.get_backend_status(ctx_, kind, buf.data(), static_cast<uint32_t>(buf.size()));
+            if (e == too_large) {
+                buf.resize(1 << 22);
+                e = api_.get_backend_status(ctx_, kind, buf.data(), static_cast<uint32_t>(buf.size()));
+            }
+            if (!check(e, "get_backend_status")) {
+                ok = false;
+                continue;
+            }
+            auto doc = nlohmann::ordered_json::parse(buf.data(), nullptr, false);
+            std::printf("== %s\n%s\n", name, doc.is_discarded() ? buf.data() : doc.dump(2).c_str());
+        }
+        std::fflush(stdout);
+        return ok;
+    }
+
 private:
     wasi_nn_error output(uint32_t index, std::string* out) {
         std::vector<uint8_t> buf(4096);
@@ -222,7 +260,7 @@ private:
 
 int main(int argc, char** argv) {
     Options o;
-    if (!parse_args(argc, argv, &o) || (o.command != "run" && o.command != "chat")) {
+    if (!parse_args(argc, argv, &o) || (o.command != "run" && o.command != "chat" && o.command != "status")) {
         usage();
         return 2;
     }
@@ -235,6 +273,10 @@ int main(int argc, char** argv) {
     Client client(api, o);
     if (!client.start()) return 1;
     if (o.command == "run") return client.turn(o.prompt) ? 0 : 1;
+    if (o.command == "status") {
+        if (!o.prompt.empty() && !client.turn(o.prompt)) return 1;
+        return client.print_status() ? 0 : 1;
+    }
 
     std::fprintf(stderr, "chat: type a message and press Enter; /quit or Ctrl-D ends.\n");
     std::string line;
@@ -242,7 +284,12 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "> ");
         if (!std::getline(std::cin, line) || line == "/quit") break;
         if (line.empty()) continue;
+        if (line == "/status") {
+            client.print_status();
+            continue;
+        }
         if (!client.turn(line)) return 1;
+        if (o.show_status) client.print_status();
     }
     return 0;
 }

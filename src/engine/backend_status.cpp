@@ -1,0 +1,202 @@
+// get_backend_status: five JSON documents built from the engine's own
+// counters (docs/status.md describes every field).
+#include <algorithm>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "engine/backend.h"
+#include "engine/process_memory.h"
+#include "engine/version.h"
+
+namespace wnl {
+
+using nlohmann::ordered_json;
+
+namespace {
+
+struct GraphView {
+    uint32_t id;
+    std::shared_ptr<Graph> graph;
+    LoopSnapshot loop;
+};
+
+ordered_json queue_json(const LoopSnapshot& s) {
+    ordered_json j;
+    j["depth"] = {{"high", s.queue_depth[0]}, {"normal", s.queue_depth[1]}, {"low", s.queue_depth[2]},
+                  {"total", s.queue_depth[0] + s.queue_depth[1] + s.queue_depth[2]}};
+    j["wait_ms"] = {{"p50", s.queue_wait_p50}, {"p99", s.queue_wait_p99}};
+    j["admitted"] = s.counters.admitted;
+    j["rejected"] = s.counters.rejected;
+    j["timed_out"] = s.counters.timed_out;
+    j["cancelled"] = s.counters.cancelled;
+    j["running"] = s.busy_slots;
+    j["max_concurrent"] = s.n_slots;
+    j["thresholds"] = {{"queue_size", s.queue_capacity},
+                       {"warning", s.queue_warning_threshold},
+                       {"reject", s.queue_capacity}};
+    return j;
+}
+
+ordered_json memory_json(const GraphView& v) {
+    const LoopSnapshot& s = v.loop;
+    ordered_json j;
+    j["graph"] = v.id;
+    j["model"] = v.graph->served->model->info().name;
+    j["kv_cells_used"] = s.kv_cells_used;
+    j["kv_cells_total"] = s.kv_cells_total;
+    j["kv_bytes_used"] = s.kv_cells_used * s.kv_bytes_per_cell;
+    j["kv_bytes_total"] = s.kv_cells_total * s.kv_bytes_per_cell;
+    j["weights_bytes"] = v.graph->served->model->info().size_bytes;
+    return j;
+}
+
+ordered_json performance_json(const GraphView& v) {
+    const LoopSnapshot& s = v.loop;
+    const auto& c = s.counters;
+    ordered_json j;
+    j["graph"] = v.id;
+    j["requests_served"] = c.completed;
+    j["requests_failed"] = c.failed;
+    j["prompt_tokens"] = c.prompt_tokens;
+    j["generated_tokens"] = c.generated_tokens;
+    j["prefill_tokens_per_s"] = {{"recent", s.recent.prefill_tokens_per_s},
+                                 {"lifetime", s.lifetime.prefill_tokens_per_s}};
+    j["decode_tokens_per_s"] = {{"recent", s.recent.decode_tokens_per_s},
+                                {"lifetime", s.lifetime.decode_tokens_per_s}};
+    j["latency_ms"] = {{"p50", s.latency_p50}, {"p95", s.latency_p95}, {"p99", s.latency_p99}};
+    j["ttft_ms"] = {{"p50", s.ttft_p50}, {"p95", s.ttft_p95}, {"p99", s.ttft_p99}};
+    j["decode_calls"] = c.decode_calls;
+    j["batch_occupancy"] = c.decode_calls && s.n_slots
+                               ? static_cast<double>(c.batch_slots) / static_cast<double>(c.decode_calls * s.n_slots)
+                               : 0.0;
+    j["avg_batch_tokens"] = c.decode_calls ? static_cast<double>(c.batch_tokens) / c.decode_calls : 0.0;
+    j["decode_busy_ms"] = c.busy_ms;
+    return j;
+}
+
+ordered_json model_json(const GraphView& v) {
+    const ServedModel& sm = *v.graph->served;
+    const ModelInfo& i = sm.model->info();
+    ordered_json j;
+    j["graph"] = v.id;
+    j["path"] = i.path;
+    j["name"] = i.name;
+    j["architecture"] = i.architecture;
+    j["description"] = i.description;
+    j["parameters"] = i.n_params;
+    j["size_bytes"] = i.size_bytes;
+    j["context_per_session"] = sm.loop->ctx_per_seq();
+    j["context_train"] = i.n_ctx_train;
+    j["vocabulary"] = i.n_vocab;
+    j["layers"] = i.n_layer;
+    j["embedding"] = i.n_embd;
+    j["chat_template"] = v.graph->has_template;
+    j["version"] = sm.version;
+    j["load_ms"] = i.load_ms;
+    j["graphs_sharing"] = sm.graphs.load();
+    return j;
+}
+
+}  // namespace
+
+Status Backend::backend_status(StatusKind kind, std::string* out) {
+    std::vector<GraphView> views;
+    std::vector<std::shared_ptr<ExecContext>> execs;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (const auto& [id, g] : graphs_) views.push_back({id, g, {}});
+        for (const auto& [id, e] : execs_) execs.push_back(e);
+    }
+    std::sort(views.begin(), views.end(), [](const GraphView& a, const GraphView& b) { return a.id < b.id; });
+    for (auto& v : views) v.loop = v.graph->served->loop->snapshot();
+
+    ordered_json j;
+    switch (kind) {
+        case StatusKind::queue: {
+            j["type"] = "queue";
+            j["models"] = ordered_json::array();
+            for (const auto& v : views) {
+                ordered_json q = queue_json(v.loop);
+                q["graph"] = v.id;
+                j["models"].push_back(q);
+            }
+            break;
+        }
+        case StatusKind::memory: {
+            j["type"] = "memory";
+            j["process_rss_bytes"] = process_rss_bytes();
+            j["models"] = ordered_json::array();
+            for (const auto& v : views) j["models"].push_back(memory_json(v));
+            // No host-RAM session cache yet: the counters are real zeros.
+            j["host_cache"] = {{"bytes", 0}, {"entries", 0}, {"limit_bytes", config_.memory.host_cache_bytes}};
+            j["gpu"] = ordered_json::array();
+            for (const auto& d : gpu_memory()) {
+                j["gpu"].push_back({{"device", d.name},
+                                    {"description", d.description},
+                                    {"used_bytes", d.total_bytes - d.free_bytes},
+                                    {"free_bytes", d.free_bytes},
+                                    {"total_bytes", d.total_bytes}});
+            }
+            break;
+        }
+        case StatusKind::sessions: {
+            sessions_->drop_idle(Clock::now());  // report what idle cleanup leaves
+            std::set<std::string> resident;
+            for (const auto& v : views) resident.insert(v.loop.resident_sessions.begin(), v.loop.resident_sessions.end());
+            std::vector<std::shared_ptr<Session>> all = sessions_->list();
+            for (const auto& e : execs) {
+                if (e->session && !e->session->named) all.push_back(e->session);
+            }
+            const auto now = Clock::now();
+            size_t active = 0;
+            for (const auto& s : all) active += s->in_use ? 1 : 0;
+            // The busiest first: running, then most turns, then most recent.
+            std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+                if (a->in_use != b->in_use) return a->in_use > b->in_use;
+                if (a->turns != b->turns) return a->turns > b->turns;
+                return a->last_used() > b->last_used();
+            });
+            constexpr size_t kCap = 100;
+            j["type"] = "sessions";
+            j["count"] = all.size();
+            j["active"] = active;
+            j["idle"] = all.size() - active;
+            j["named"] = sessions_->size();
+            j["max_sessions"] = config_.backend.max_sessions;
+            j["listed"] = std::min(all.size(), kCap);
+            j["sessions"] = ordered_json::array();
+            for (size_t i = 0; i < all.size() && i < kCap; ++i) {
+                const Session& s = *all[i];
+                j["sessions"].push_back(
+                    {{"id", s.id},
+                     {"named", s.named},
+                     {"active", s.in_use.load()},
+                     {"turns", s.turns.load()},
+                     {"tokens_held", s.tokens_held.load()},
+                     {"kv_cached", resident.count(s.id) > 0},
+                     {"idle_ms", std::chrono::duration_cast<std::chrono::milliseconds>(now - s.last_used()).count()}});
+            }
+            break;
+        }
+        case StatusKind::performance: {
+            j["type"] = "performance";
+            j["models"] = ordered_json::array();
+            for (const auto& v : views) j["models"].push_back(performance_json(v));
+            break;
+        }
+        case StatusKind::model: {
+            j["type"] = "model";
+            j["library_version"] = library_version();
+            j["llama_commit"] = llama_commit_value();
+            j["llama_build_number"] = llama_build_number_value();
+            j["graphs"] = ordered_json::array();
+            for (const auto& v : views) j["graphs"].push_back(model_json(v));
+            break;
+        }
+    }
+    *out = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return Status::ok;
+}
+
+}  // namespace wnl
