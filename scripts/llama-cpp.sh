@@ -24,8 +24,8 @@ JOBS="${JOBS:-$(nproc)}"
 
 # What the reference tools and our libraries need; a tool is only built when
 # a caller asks for it, since llama-server alone takes minutes on two cores.
-TARGETS_CORE=(llama llama-common ggml ggml-rpc llama-completion llama-simple)
-TARGETS_BENCH=(llama-bench llama-batched-bench llama-server ggml-rpc-server)
+TARGETS_CORE=(llama llama-common ggml ggml-rpc llama-completion llama-simple ggml-rpc-server)
+TARGETS_BENCH=(llama-bench llama-batched-bench llama-server)
 
 log() { printf '[llama.cpp] %s\n' "$*" >&2; }
 

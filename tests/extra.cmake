@@ -33,3 +33,7 @@ set_tests_properties(stress.mixed PROPERTIES LABELS stress TIMEOUT 900)
 add_test(NAME tools.install
   COMMAND bash "${CMAKE_CURRENT_SOURCE_DIR}/install_test.sh" "${PROJECT_BINARY_DIR}" "${PROJECT_SOURCE_DIR}")
 set_tests_properties(tools.install PROPERTIES LABELS integration TIMEOUT 600)
+
+add_test(NAME tools.rpc_servers
+  COMMAND bash "${CMAKE_CURRENT_SOURCE_DIR}/rpc_test.sh" "$<TARGET_FILE:wasi-nn-llama>" "${LLAMA_CPP_BIN}" "${WNL_MODELS_DIR}")
+set_tests_properties(tools.rpc_servers PROPERTIES LABELS integration TIMEOUT 300)

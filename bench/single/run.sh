@@ -7,7 +7,9 @@
 #   bench/single/run.sh [-p 512] [-n 128] [-t 2] [-r 5] [--build DIR] [--model GGUF]
 #
 # Each round runs, in alternating order, one process of each:
-#   ours        bench_single LIB MODEL -p P -n N -t T -r 1   (warm-up + 1 request)
+#   ours        bench_single LIB MODEL -p P -n N -t T -r 1   (warm-up + 1 request:
+#               pp P, then tg N after the P-token prompt)
+#   ours        bench_single LIB MODEL -p 2 -n N -t T -r 1   (tg N from a near-empty cache)
 #   llama-bench -m MODEL -p P -n N -t T -r 1 -o json          (pp P, tg N at depth 0)
 #   llama-bench -m MODEL -p 0 -n N -d P -t T -r 1 -o json     (tg N after a P-token
 #               context: what our decode does, since it follows the prompt)
@@ -37,7 +39,7 @@ while [ $# -gt 0 ]; do
     -r) R=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
     --model) MODEL=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -89,12 +91,19 @@ if [ ! -f "$MODEL" ]; then
   "$MKMODEL" --preset 135m -q -o "$MODEL" >/dev/null
 fi
 
-# 4. Interleaved rounds.
+# 4. Interleaved rounds, on a snapshot of the library (a rebuild in the tree
+# during the run must not swap binaries between rounds).
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
+cp "$(readlink -f "$LIB")" "$OUT/libwasi_nn_llamacpp.so"
+LIB="$OUT/libwasi_nn_llamacpp.so"
 run_ours() {
   "$BENCH" "$LIB" "$MODEL" -p "$P" -n "$N" -t "$T" -r 1 -b $NB -ub $NUB -fa $FA \
     >"$OUT/ours-$1.jsonl" 2>"$OUT/ours-$1.err" || { cat "$OUT/ours-$1.err" >&2; exit 1; }
+  # Decode from an (almost) empty cache, like llama-bench's plain tg: a
+  # 2-token prompt (BOS and one word), so tokens are decoded at positions 2..N.
+  "$BENCH" "$LIB" "$MODEL" -p 2 -n "$N" -t "$T" -r 1 -b $NB -ub $NUB -fa $FA \
+    >"$OUT/ours0-$1.jsonl" 2>"$OUT/ours0-$1.err" || { cat "$OUT/ours0-$1.err" >&2; exit 1; }
 }
 run_theirs() {
   "$LLAMA_BENCH" -m "$MODEL" -p "$P" -n "$N" -t "$T" -r 1 -b $NB -ub $NUB -fa $FA -ctk f16 -ctv f16 -o json \
@@ -112,12 +121,16 @@ done
 python3 - "$OUT" "$R" "$P" "$N" "$T" "$MODEL" "$TARGET" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'EOF'
 import json, statistics, sys, os
 out, R, P, N, T, model, target, load = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], float(sys.argv[7]), sys.argv[8]
-ours_pp, ours_tg, lb_pp, lb_tg, lb_tgd = [], [], [], [], []
+ours_pp, ours_tg, ours_tg0, lb_pp, lb_tg, lb_tgd = [], [], [], [], [], []
 for i in range(1, R + 1):
     for line in open(os.path.join(out, f"ours-{i}.jsonl")):
         j = json.loads(line)
         if j.get("kind") == "repeat":
             ours_pp.append(j["pp_ts"]); ours_tg.append(j["tg_ts"])
+    for line in open(os.path.join(out, f"ours0-{i}.jsonl")):
+        j = json.loads(line)
+        if j.get("kind") == "repeat":
+            ours_tg0.append(j["tg_ts"])
     for t in json.load(open(os.path.join(out, f"lb-{i}.json"))):
         if t["n_prompt"] > 0 and t["n_gen"] == 0: lb_pp.append(t["avg_ts"])
         if t["n_prompt"] == 0 and t["n_gen"] > 0: lb_tg.append(t["avg_ts"])
@@ -126,7 +139,7 @@ for i in range(1, R + 1):
 med = statistics.median
 rows = [
     (f"prefill pp{P}", ours_pp, lb_pp, "llama-bench pp%s" % P),
-    (f"decode tg{N}", ours_tg, lb_tg, "llama-bench tg%s (depth 0)" % N),
+    (f"decode tg{N}", ours_tg0, lb_tg, "llama-bench tg%s (depth 0)" % N),
     (f"decode tg{N} @ d{P}", ours_tg, lb_tgd, "llama-bench tg%s -d %s" % (N, P)),
 ]
 print(f"single-stream: model {os.path.basename(model)}, threads {T}, repeats {R} (interleaved), P={P} N={N}, "
@@ -142,10 +155,11 @@ print()
 print("per round (t/s):")
 print("  ours pp:   " + " ".join(f"{x:.1f}" for x in ours_pp))
 print("  lb   pp:   " + " ".join(f"{x:.1f}" for x in lb_pp))
-print("  ours tg:   " + " ".join(f"{x:.2f}" for x in ours_tg))
+print("  ours tg:   " + " ".join(f"{x:.2f}" for x in ours_tg0))
 print("  lb   tg:   " + " ".join(f"{x:.2f}" for x in lb_tg))
+print("  ours tg@d: " + " ".join(f"{x:.2f}" for x in ours_tg))
 print("  lb   tg@d: " + " ".join(f"{x:.2f}" for x in lb_tgd))
 print()
-print(f"decode: ours generates after a {P}-token prompt, so 'tg{N} @ d{P}' (llama-bench -d {P}) is the like-for-like row;")
-print(f"plain tg{N} (depth 0, an empty cache) is the number llama-bench prints by default.")
+print(f"tg{N}: ours after a 2-token prompt vs llama-bench tg{N} (empty cache); "
+      f"tg{N} @ d{P}: ours after the {P}-token prompt vs llama-bench -p 0 -n {N} -d {P}.")
 EOF

@@ -8,6 +8,9 @@
 #include <sstream>
 
 #include "engine/log.h"
+#include "engine/tcp_probe.h"
+#include "ggml-backend.h"
+#include "ggml-rpc.h"
 
 namespace wnl {
 
@@ -48,6 +51,23 @@ static std::string meta_string(const llama_model* m, const char* key) {
     return n >= 0 ? std::string(buf) : std::string();
 }
 
+// The devices of each llama.cpp RPC server, for this model only: they are
+// not registered globally, so other models keep running locally.
+static Status rpc_devices(const std::vector<std::string>& servers, std::vector<ggml_backend_dev_t>* out,
+                          std::string* error) {
+    for (const auto& endpoint : servers) {
+        if (!tcp_reachable(endpoint, 2000, error)) return Status::runtime_error;
+        ggml_backend_reg_t reg = ggml_backend_rpc_add_server(endpoint.c_str());
+        size_t n = reg ? ggml_backend_reg_dev_count(reg) : 0;
+        if (n == 0) {
+            *error = "rpc_servers: cannot reach the RPC server at '" + endpoint + "'";
+            return Status::runtime_error;
+        }
+        for (size_t i = 0; i < n; ++i) out->push_back(ggml_backend_reg_dev_get(reg, i));
+    }
+    return Status::ok;
+}
+
 static llama_split_mode split_mode_of(const std::string& s) {
     if (s == "none") return LLAMA_SPLIT_MODE_NONE;
     if (s == "row") return LLAMA_SPLIT_MODE_ROW;
@@ -71,7 +91,15 @@ Status Model::load(const std::string& path, const ModelConfig& cfg, std::shared_
     std::vector<float> split(llama_max_devices(), 0.0f);
     for (size_t i = 0; i < cfg.tensor_split.size() && i < split.size(); ++i) split[i] = cfg.tensor_split[i];
     if (!cfg.tensor_split.empty()) mp.tensor_split = split.data();
-    if (cfg.n_gpu_layers != 0 && !llama_supports_gpu_offload()) {
+    std::vector<ggml_backend_dev_t> devices;
+    if (!cfg.rpc_servers.empty()) {
+        Status rs = rpc_devices(cfg.rpc_servers, &devices, error);
+        if (rs != Status::ok) return rs;
+        devices.push_back(nullptr);
+        mp.devices = devices.data();
+        log(LogLevel::info, "model", "offloading to llama.cpp RPC servers",
+            {{"servers", cfg.rpc_servers.size()}, {"devices", devices.size() - 1}});
+    } else if (cfg.n_gpu_layers != 0 && !llama_supports_gpu_offload()) {
         log(LogLevel::info, "model", "n_gpu_layers is set but this build has no GPU backend; running on CPU",
             {{"n_gpu_layers", cfg.n_gpu_layers}});
     }
