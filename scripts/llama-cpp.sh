@@ -8,7 +8,8 @@
 # second run on the same machine only checks that it is there.
 #
 #   scripts/llama-cpp.sh            # CPU build (default)
-#   LLAMA_VARIANT=cuda scripts/llama-cpp.sh
+#   LLAMA_VARIANT=cuda scripts/llama-cpp.sh   # with the CUDA backend
+#   LLAMA_VARIANT=tsan scripts/llama-cpp.sh   # instrumented for ThreadSanitizer
 #
 # Prints the build prefix on its last line.
 set -euo pipefail
@@ -56,9 +57,14 @@ fetch_source() {
 configure() {
   if [ -f "$BUILD/build.ninja" ]; then return; fi
   local extra=()
-  if [ "$VARIANT" = "cuda" ]; then
-    extra+=(-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}")
-  fi
+  case "$VARIANT" in
+    cpu) ;;
+    cuda) extra+=(-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}") ;;
+    # Instrumented throughout, so that ThreadSanitizer sees ggml's own
+    # synchronisation and reports only real races.
+    tsan) extra+=(-DLLAMA_SANITIZE_THREAD=ON -DGGML_SANITIZE_THREAD=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
+    *) log "unknown LLAMA_VARIANT '$VARIANT' (cpu, cuda or tsan)"; exit 1 ;;
+  esac
   log "configuring $VARIANT build in $BUILD"
   cmake -S "$SRC" -B "$BUILD" -G Ninja \
     -DCMAKE_BUILD_TYPE=Release \

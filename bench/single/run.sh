@@ -112,15 +112,21 @@ run_theirs() {
     >"$OUT/lbd-$1.json" 2>"$OUT/lbd-$1.err" || { cat "$OUT/lbd-$1.err" >&2; exit 1; }
 }
 log "model $MODEL, P=$P N=$N threads=$T, $R rounds (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+if awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v n="$(nproc)" -v t="$T" 'BEGIN { exit !(l + t > n + 0.5) }'; then
+  log "warning: the machine is busy; ggml's threads spin on barriers, so a core taken by another"
+  log "         process slows both sides unevenly and the ratios are unreliable"
+fi
 for ((i = 1; i <= R; i++)); do
   if ((i % 2)); then run_ours "$i"; run_theirs "$i"; else run_theirs "$i"; run_ours "$i"; fi
   log "round $i/$R done"
 done
 
 # 5. The table.
-python3 - "$OUT" "$R" "$P" "$N" "$T" "$MODEL" "$TARGET" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'EOF'
+REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then REV="$REV+dirty"; fi
+python3 - "$OUT" "$R" "$P" "$N" "$T" "$MODEL" "$TARGET" "$(cut -d' ' -f1-3 /proc/loadavg)" "$REV" "$(nproc)" <<'EOF'
 import json, statistics, sys, os
-out, R, P, N, T, model, target, load = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], float(sys.argv[7]), sys.argv[8]
+out, R, P, N, T, model, target, load, rev, ncpu = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], float(sys.argv[7]), sys.argv[8], sys.argv[9], sys.argv[10]
 ours_pp, ours_tg, ours_tg0, lb_pp, lb_tg, lb_tgd = [], [], [], [], [], []
 for i in range(1, R + 1):
     for line in open(os.path.join(out, f"ours-{i}.jsonl")):
@@ -143,7 +149,8 @@ rows = [
     (f"decode tg{N} @ d{P}", ours_tg, lb_tgd, "llama-bench tg%s -d %s" % (N, P)),
 ]
 print(f"single-stream: model {os.path.basename(model)}, threads {T}, repeats {R} (interleaved), P={P} N={N}, "
-      f"n_batch 2048, n_ubatch 512, flash_attn auto, KV f16; load avg at end {load}")
+      f"n_batch 2048, n_ubatch 512, flash_attn auto, KV f16")
+print(f"tree {rev}, {ncpu} CPUs, load average at the end {load}")
 print()
 print("| metric | ours median t/s | llama-bench median t/s | ratio ours/llama-bench | target >= %.2f |" % target)
 print("|---|---|---|---|---|")

@@ -37,6 +37,8 @@ Status Backend::create(std::string_view config_json, std::shared_ptr<Backend>* o
     limits.idle_timeout_ms = b->config_.backend.idle_timeout_ms;
     limits.auto_cleanup = b->config_.backend.auto_cleanup;
     b->sessions_ = std::make_unique<SessionStore>(limits);
+    static std::atomic<uint64_t> backends{0};
+    b->tag_ = "b" + std::to_string(++backends) + "/";  // session keys are unique across contexts
     llama_runtime_acquire();
     b->runtime_held_ = true;
     *out = std::move(b);
@@ -205,7 +207,7 @@ Status Backend::init_exec(uint32_t graph, uint32_t* exec) {
         }
         g = it->second;
     }
-    sessions_->drop_idle(Clock::now());
+    forget_sessions(sessions_->drop_idle(Clock::now()));
     return new_exec(std::move(g), nullptr, exec);
 }
 
@@ -225,8 +227,11 @@ Status Backend::init_exec_with_session(std::string_view session_id, uint32_t* ex
         }
         g = it->second;
     }
-    sessions_->drop_idle(Clock::now());
-    return new_exec(std::move(g), sessions_->attach(id), exec);
+    forget_sessions(sessions_->drop_idle(Clock::now()));
+    std::vector<std::string> evicted;
+    auto session = sessions_->attach(id, &evicted);
+    forget_sessions(evicted);
+    return new_exec(std::move(g), std::move(session), exec);
 }
 
 Status Backend::close_exec(uint32_t exec) {
@@ -242,9 +247,26 @@ Status Backend::close_exec(uint32_t exec) {
         execs_.erase(it);
     }
     e->closed = true;
-    std::lock_guard<std::mutex> lock(e->inflight_mu);
-    if (e->inflight) e->inflight->cancelled = true;
+    {
+        std::lock_guard<std::mutex> lock(e->inflight_mu);
+        if (e->inflight) e->inflight->cancelled = true;
+    }
+    if (!e->session->named) forget_sessions({e->session->id});
     return Status::ok;
+}
+
+std::string Backend::session_key(const std::string& id) const { return tag_ + id; }
+
+void Backend::forget_sessions(const std::vector<std::string>& ids) {
+    if (ids.empty()) return;
+    std::vector<std::shared_ptr<Graph>> graphs;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (const auto& [gid, g] : graphs_) graphs.push_back(g);
+    }
+    for (const auto& g : graphs) {
+        for (const auto& id : ids) g->served->loop->forget_session(session_key(id));
+    }
 }
 
 std::shared_ptr<ExecContext> Backend::find_exec(uint32_t exec, const char* call) {
@@ -341,7 +363,7 @@ Status Backend::compute_locked(ExecContext& e) {
     req->stopping = cfg.stopping;
     req->memory = cfg.memory;
     req->priority = cfg.request.priority;
-    req->session_key = session.id;
+    req->session_key = session_key(session.id);
     req->keep_prefix = plan.system_tokens;
     const int64_t timeout = cfg.request.timeout_ms > 0 ? cfg.request.timeout_ms : cfg.backend.default_task_timeout_ms;
     if (timeout > 0) req->deadline = Clock::now() + std::chrono::milliseconds(timeout);

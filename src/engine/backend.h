@@ -54,6 +54,10 @@ private:
     Status register_graph(const std::string& path, const std::string& share_as, const Config& cfg, uint32_t* graph);
     Status new_exec(std::shared_ptr<Graph> g, std::shared_ptr<Session> s, uint32_t* exec);
     Status compute_locked(ExecContext& e);
+    // Sessions share decode loops with other backend contexts: their keys
+    // there carry this context's tag.
+    std::string session_key(const std::string& id) const;
+    void forget_sessions(const std::vector<std::string>& ids);
 
     Config config_;
     std::unique_ptr<SessionStore> sessions_;
@@ -65,6 +69,7 @@ private:
     int64_t last_graph_ = -1;
     bool shut_down_ = false;
     bool runtime_held_ = false;
+    std::string tag_;
 };
 
 }  // namespace wnl

@@ -128,8 +128,20 @@ Status Backend::backend_status(StatusKind kind, std::string* out) {
             j["process_rss_bytes"] = process_rss_bytes();
             j["models"] = ordered_json::array();
             for (const auto& v : views) j["models"].push_back(memory_json(v));
-            // No host-RAM session cache yet: the counters are real zeros.
-            j["host_cache"] = {{"bytes", 0}, {"entries", 0}, {"limit_bytes", config_.memory.host_cache_bytes}};
+            // Graphs that share a decode loop share its cache: count each once.
+            uint64_t bytes = 0, entries = 0, limit = 0, evictions = 0, saved = 0, restored = 0;
+            std::set<const DecodeLoop*> seen;
+            for (const auto& v : views) {
+                if (!seen.insert(v.graph->served->loop.get()).second) continue;
+                bytes += v.loop.host_cache_bytes;
+                entries += v.loop.host_cache_entries;
+                limit += v.loop.host_cache_limit;
+                evictions += v.loop.host_cache_evictions;
+                saved += v.loop.states_saved;
+                restored += v.loop.states_restored;
+            }
+            j["host_cache"] = {{"bytes", bytes},         {"entries", entries}, {"limit_bytes", limit},
+                               {"evictions", evictions}, {"states_saved", saved}, {"states_restored", restored}};
             j["gpu"] = ordered_json::array();
             for (const auto& d : gpu_memory()) {
                 j["gpu"].push_back({{"device", d.name},
@@ -141,7 +153,7 @@ Status Backend::backend_status(StatusKind kind, std::string* out) {
             break;
         }
         case StatusKind::sessions: {
-            sessions_->drop_idle(Clock::now());  // report what idle cleanup leaves
+            forget_sessions(sessions_->drop_idle(Clock::now()));  // report what idle cleanup leaves
             std::set<std::string> resident;
             for (const auto& v : views) resident.insert(v.loop.resident_sessions.begin(), v.loop.resident_sessions.end());
             std::vector<std::shared_ptr<Session>> all = sessions_->list();
@@ -174,7 +186,7 @@ Status Backend::backend_status(StatusKind kind, std::string* out) {
                      {"active", s.in_use.load()},
                      {"turns", s.turns.load()},
                      {"tokens_held", s.tokens_held.load()},
-                     {"kv_cached", resident.count(s.id) > 0},
+                     {"kv_cached", resident.count(session_key(s.id)) > 0},
                      {"idle_ms", std::chrono::duration_cast<std::chrono::milliseconds>(now - s.last_used()).count()}});
             }
             break;

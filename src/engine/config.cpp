@@ -464,6 +464,9 @@ const std::unordered_map<std::string, Setting>& settings() {
         {"host_cache_bytes", {Group::memory, [](C& c, V v) {
              c.memory.host_cache_bytes = static_cast<uint64_t>(v.integer(0, kI64Max));
          }}},
+        {"max_rss_bytes", {Group::memory, [](C& c, V v) {
+             c.memory.max_rss_bytes = static_cast<uint64_t>(v.integer(0, kI64Max));
+         }}},
 
         // backend
         {"max_sessions", {Group::backend, [](C& c, V v) { c.backend.max_sessions = v.int32(1); }}},

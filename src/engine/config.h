@@ -88,6 +88,7 @@ struct MemoryConfig {
     int64_t max_cache_tokens = 0;  // 0 = no limit beyond the context
     int32_t n_keep = 0;
     uint64_t host_cache_bytes = 256ull << 20;  // bound on cached session state in RAM
+    uint64_t max_rss_bytes = 0;  // above this process RSS, cached state is dropped; 0 = no bound
 };
 
 struct BackendConfig {

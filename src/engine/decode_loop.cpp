@@ -6,6 +6,7 @@
 #include "common.h"
 #include "ggml-cpu.h"
 #include "engine/log.h"
+#include "engine/process_memory.h"
 #include "sampling.h"
 
 namespace wnl {
@@ -36,7 +37,7 @@ std::string LoopSettings::share_key() const {
     k << n_slots << '|' << ctx_per_seq << '|' << n_batch << '|' << n_ubatch << '|' << threads << '|'
       << threads_batch << '|' << flash_attn << '|' << cache_type_k << '|' << cache_type_v << '|'
       << queue.capacity << '|' << queue.priority_enabled << queue.fair << '|' << queue.aging_ms << '|'
-      << queue_warning_threshold;
+      << queue_warning_threshold << '|' << host_cache_bytes << '|' << max_cache_tokens << '|' << max_rss_bytes;
     return k.str();
 }
 
@@ -51,7 +52,13 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
     llama_context_params cp = llama_context_default_params();
     cp.n_seq_max = std::max<uint32_t>(1, s.n_slots);
     cp.n_ctx = per_seq * cp.n_seq_max;
-    cp.n_batch = std::max<uint32_t>(1, s.n_batch);
+    // Every generating sequence adds a token to each batch, so a batch must
+    // hold at least one per sequence (llama.cpp aborts otherwise).
+    cp.n_batch = std::max<uint32_t>(std::max<uint32_t>(1, s.n_batch), cp.n_seq_max);
+    if (cp.n_batch != s.n_batch) {
+        log(LogLevel::warn, "scheduler", "batch_size raised to max_concurrent",
+            {{"batch_size", s.n_batch}, {"max_concurrent", cp.n_seq_max}});
+    }
     cp.n_ubatch = std::min(cp.n_batch, std::max<uint32_t>(1, s.n_ubatch));
     cp.n_threads = s.threads > 0 ? s.threads : hw;
     cp.n_threads_batch = s.threads_batch > 0 ? s.threads_batch : cp.n_threads;
@@ -86,6 +93,9 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
     loop->batch_ = llama_batch_init(static_cast<int32_t>(loop->n_batch_), 0, 1);
     loop->warn_threshold_ = s.queue_warning_threshold;
     loop->queue_ = std::make_unique<RequestQueue>(s.queue);
+    loop->cache_ = std::make_unique<StateCache>(s.host_cache_bytes);
+    loop->max_cache_tokens_ = s.max_cache_tokens;
+    loop->max_rss_bytes_ = s.max_rss_bytes;
     loop->slots_.resize(cp.n_seq_max);
     loop->resident_.resize(cp.n_seq_max);
     {
@@ -182,7 +192,82 @@ LoopSnapshot DecodeLoop::snapshot() const {
     for (const auto& r : resident_) {
         if (!r.empty()) s.resident_sessions.push_back(r);
     }
+    s.host_cache_bytes = cache_->bytes();
+    s.host_cache_entries = cache_->entries();
+    s.host_cache_limit = cache_->limit();
+    s.host_cache_evictions = cache_->evictions();
+    s.states_saved = saved_;
+    s.states_restored = restored_;
     return s;
+}
+
+void DecodeLoop::forget_session(const std::string& key) {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        forget_.push_back(key);
+    }
+    cv_.notify_all();
+}
+
+void DecodeLoop::apply_forgets() {
+    std::vector<std::string> keys;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        keys.swap(forget_);
+    }
+    for (const auto& key : keys) {
+        cache_->erase(key);
+        for (auto& slot : slots_) {
+            if (!slot.req && slot.session == key) slot.session.clear();
+        }
+    }
+}
+
+// Before a slot's KV is overwritten for another session, its owner's state
+// goes to the host cache, to be restored on that session's next turn.
+void DecodeLoop::park(Slot& slot, const std::string& incoming) {
+    if (slot.session.empty() || slot.session == incoming || slot.cached.empty()) return;
+    if (cache_->limit() == 0) return;
+    if (max_cache_tokens_ > 0 && static_cast<int64_t>(slot.cached.size()) > max_cache_tokens_) return;
+    CachedState state;
+    state.key = slot.session;
+    state.tokens = slot.cached;
+    state.data.resize(llama_state_seq_get_size(ctx_, slot.seq));
+    const size_t n = llama_state_seq_get_data(ctx_, state.data.data(), state.data.size(), slot.seq);
+    slot.session.clear();
+    if (n == 0) return;
+    state.data.resize(n);
+    log(LogLevel::debug, "memory", "session state moved to the host cache",
+        {{"session", state.key}, {"tokens", state.tokens.size()}, {"bytes", n}});
+    cache_->put(std::move(state));
+    saved_++;
+}
+
+void DecodeLoop::restore(Slot& slot, CachedState state) {
+    llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
+    slot.cached.clear();
+    if (llama_state_seq_set_data(ctx_, state.data.data(), state.data.size(), slot.seq) == 0) {
+        log(LogLevel::warn, "memory", "restoring cached session state failed; prefilling again",
+            {{"session", state.key}});
+        llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
+        return;
+    }
+    slot.cached = std::move(state.tokens);
+    slot.session = state.key;
+    restored_++;
+}
+
+// Above max_rss_bytes the host cache gives back half of what it holds.
+void DecodeLoop::check_rss() {
+    if (max_rss_bytes_ == 0 || cache_->bytes() == 0) return;
+    auto now = Clock::now();
+    if (now - last_rss_check_ < std::chrono::milliseconds(200)) return;
+    last_rss_check_ = now;
+    const uint64_t rss = process_rss_bytes();
+    if (rss <= max_rss_bytes_) return;
+    const size_t dropped = cache_->shrink_to(cache_->bytes() / 2);
+    log(LogLevel::warn, "memory", "process RSS above max_rss_bytes: cached session state dropped",
+        {{"rss", rss}, {"max_rss_bytes", max_rss_bytes_}, {"dropped", dropped}});
 }
 
 void DecodeLoop::admit_waiting(Clock::time_point now) {
@@ -219,21 +304,39 @@ void DecodeLoop::admit_waiting(Clock::time_point now) {
     }
     // Hand each admitted request the free slot whose cache shares the longest
     // prefix with its prompt, so a session's next turn reuses its KV.
+    auto common_prefix = [](const std::vector<llama_token>& a, const std::vector<llama_token>& b) {
+        size_t n = 0, limit = std::min(a.size(), b.size());
+        while (n < limit && a[n] == b[n]) ++n;
+        return n;
+    };
     for (auto& [unused, req] : admitted) {
         Slot* best = nullptr;
+        Slot* oldest = nullptr;
         size_t best_common = 0;
         for (auto& slot : slots_) {
             if (slot.req) continue;
-            size_t common = 0;
-            size_t limit = std::min(slot.cached.size(), req->prompt.size());
-            while (common < limit && slot.cached[common] == req->prompt[common]) ++common;
+            const size_t common = common_prefix(slot.cached, req->prompt);
             if (!best || common > best_common || (common == best_common && slot.last_used < best->last_used)) {
                 best = &slot;
                 best_common = common;
             }
+            if (!oldest || slot.last_used < oldest->last_used) oldest = &slot;
+        }
+        // The session's own state from the host cache, when it covers more of
+        // the prompt than any slot does; it goes into the least recently used
+        // slot, whose owner's state is parked in turn.
+        const CachedState* saved = cache_->find(req->session_key);
+        if (saved && req->memory.cache_prompt && common_prefix(saved->tokens, req->prompt) > best_common) {
+            park(*oldest, req->session_key);
+            restore(*oldest, cache_->take(req->session_key));
+            best = oldest;
+        } else {
+            if (saved && best->session == req->session_key) cache_->erase(req->session_key);
+            park(*best, req->session_key);
         }
         start(*best, std::move(req), now);
     }
+    check_rss();
 }
 
 void DecodeLoop::start(Slot& slot, std::shared_ptr<Request> req, Clock::time_point now) {
@@ -386,9 +489,10 @@ void DecodeLoop::run() {
             auto idle = [&] {
                 return std::none_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.req != nullptr; });
             };
-            while (!stopping_ && idle() && queue_->size() == 0) cv_.wait(lock);
+            while (!stopping_ && idle() && queue_->size() == 0 && forget_.empty()) cv_.wait(lock);
             if (stopping_) return;
         }
+        apply_forgets();
         admit_waiting(Clock::now());
 
         // A request with max_tokens 0, or one cancelled, ends before decoding.

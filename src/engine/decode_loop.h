@@ -18,6 +18,7 @@
 #include "engine/request.h"
 #include "engine/request_queue.h"
 #include "engine/sampler.h"
+#include "engine/state_cache.h"
 #include "engine/stop_matcher.h"
 
 namespace wnl {
@@ -34,6 +35,9 @@ struct LoopSettings {
     std::string cache_type_v = "f16";
     QueueSettings queue;
     int32_t queue_warning_threshold = 0;
+    uint64_t host_cache_bytes = 0;  // 0 = no host-RAM state cache
+    int64_t max_cache_tokens = 0;  // longer states are not cached; 0 = no bound
+    uint64_t max_rss_bytes = 0;
 
     // Requests that can share a loop must agree on all of the above.
     std::string share_key() const;
@@ -54,6 +58,12 @@ struct LoopSnapshot {
     uint64_t kv_cells_used = 0;
     uint64_t kv_cells_total = 0;
     uint64_t kv_bytes_per_cell = 0;
+    uint64_t host_cache_bytes = 0;
+    uint64_t host_cache_entries = 0;
+    uint64_t host_cache_limit = 0;
+    uint64_t host_cache_evictions = 0;
+    uint64_t states_saved = 0;
+    uint64_t states_restored = 0;
     std::vector<std::string> resident_sessions;  // sessions whose KV a slot holds
 };
 
@@ -73,6 +83,10 @@ public:
     uint32_t ctx_per_seq() const { return ctx_per_seq_; }
     uint32_t n_slots() const { return static_cast<uint32_t>(slots_.size()); }
     LoopSnapshot snapshot() const;
+
+    // The session is gone: its cached state is dropped, and a slot holding
+    // its KV no longer keeps it for it.
+    void forget_session(const std::string& key);
 
 private:
     struct Slot {
@@ -101,6 +115,10 @@ private:
     bool shift_context(Slot& slot);
     void after_decode(Slot& slot);
     void fail_batch(const std::string& why);
+    void park(Slot& slot, const std::string& incoming);
+    void restore(Slot& slot, CachedState state);
+    void apply_forgets();
+    void check_rss();
 
     std::shared_ptr<Model> model_;
     llama_context* ctx_ = nullptr;
@@ -120,6 +138,12 @@ private:
     uint64_t kv_used_ = 0;  // guarded by mu_
     std::vector<std::string> resident_;  // guarded by mu_: session whose KV each slot holds
     uint64_t kv_bytes_per_cell_ = 0;
+    std::vector<std::string> forget_;  // guarded by mu_
+    std::unique_ptr<StateCache> cache_;  // loop thread only (sizes are atomics)
+    int64_t max_cache_tokens_ = 0;
+    uint64_t max_rss_bytes_ = 0;
+    std::atomic<uint64_t> saved_{0}, restored_{0};
+    Clock::time_point last_rss_check_{};
     size_t busy_slots_ = 0;  // guarded by mu_
     bool stopping_ = false;
     std::atomic<bool> abort_{false};

@@ -10,9 +10,12 @@ void LoopStats::request_finished(const RequestResult& r, double latency_ms_, dou
     }
     if (r.stop_reason == "cancelled") counters.cancelled++;
     const int32_t prefilled = r.input_tokens - r.cached_tokens;
-    counters.prompt_tokens += static_cast<uint64_t>(prefilled > 0 ? prefilled : 0);
     counters.generated_tokens += static_cast<uint64_t>(r.output_tokens);
+    // Rates count only requests that got through prefill, so that tokens and
+    // times cover the same requests.
     if (r.output_tokens > 0) {
+        counters.prompt_tokens += static_cast<uint64_t>(prefilled > 0 ? prefilled : 0);
+        counters.rated_requests++;
         counters.prefill_ms += r.prefill_ms;
         counters.decode_ms += r.decode_ms;
         latency_ms.add(latency_ms_);
@@ -45,7 +48,7 @@ Throughput LoopStats::recent() const {
 Throughput LoopStats::lifetime() const {
     // Decode rate counts tokens after the first, which prefill produces.
     const double decode_tokens =
-        static_cast<double>(counters.generated_tokens) - static_cast<double>(counters.completed + counters.failed);
+        static_cast<double>(counters.generated_tokens) - static_cast<double>(counters.rated_requests);
     return {rate(static_cast<double>(counters.prompt_tokens), counters.prefill_ms),
             rate(decode_tokens > 0 ? decode_tokens : 0, counters.decode_ms)};
 }

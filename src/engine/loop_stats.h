@@ -20,7 +20,8 @@ struct LoopCounters {
     uint64_t cancelled = 0;
     uint64_t completed = 0;
     uint64_t failed = 0;
-    uint64_t prompt_tokens = 0;  // prefilled (not counting cached ones)
+    uint64_t prompt_tokens = 0;  // prefilled (not cached) by requests that produced a token
+    uint64_t rated_requests = 0;  // requests that produced a token
     uint64_t generated_tokens = 0;
     uint64_t decode_calls = 0;
     uint64_t batch_tokens = 0;  // tokens over all decode calls

@@ -35,6 +35,9 @@ LoopSettings loop_settings_from(const Config& cfg) {
     s.queue.priority_enabled = cfg.backend.priority_scheduling_enabled;
     s.queue.fair = cfg.backend.fair_scheduling_enabled;
     s.queue_warning_threshold = cfg.backend.queue_warning_threshold;
+    s.host_cache_bytes = cfg.memory.host_cache_bytes;
+    s.max_cache_tokens = cfg.memory.max_cache_tokens;
+    s.max_rss_bytes = cfg.memory.max_rss_bytes;
     return s;
 }
 

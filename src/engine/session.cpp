@@ -4,7 +4,7 @@
 
 namespace wnl {
 
-std::shared_ptr<Session> SessionStore::attach(const std::string& id) {
+std::shared_ptr<Session> SessionStore::attach(const std::string& id, std::vector<std::string>* dropped) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = sessions_.find(id);
     if (it != sessions_.end()) {
@@ -23,6 +23,7 @@ std::shared_ptr<Session> SessionStore::attach(const std::string& id) {
         }
         log(LogLevel::info, "session", "session evicted (max_sessions reached)",
             {{"session", lru->first}, {"max_sessions", limits_.max_sessions}});
+        dropped->push_back(lru->first);
         sessions_.erase(lru);
     }
     auto s = std::make_shared<Session>(id, true);
@@ -31,16 +32,18 @@ std::shared_ptr<Session> SessionStore::attach(const std::string& id) {
     return s;
 }
 
-size_t SessionStore::drop_idle(Clock::time_point now) {
-    if (!limits_.auto_cleanup || limits_.idle_timeout_ms <= 0) return 0;
+std::vector<std::string> SessionStore::drop_idle(Clock::time_point now) {
+    std::vector<std::string> dropped;
+    if (!limits_.auto_cleanup || limits_.idle_timeout_ms <= 0) return dropped;
     std::lock_guard<std::mutex> lock(mu_);
-    size_t dropped = 0;
     for (auto it = sessions_.begin(); it != sessions_.end();) {
         auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(now - it->second->last_used()).count();
-        if (idle >= limits_.idle_timeout_ms && !it->second->in_use) {
+        // A session an open handle holds is not idle-dropped: the handle
+        // would carry on with a history the store no longer knows.
+        if (idle >= limits_.idle_timeout_ms && !it->second->in_use && it->second.use_count() == 1) {
             log(LogLevel::info, "session", "idle session dropped", {{"session", it->first}, {"idle_ms", idle}});
+            dropped.push_back(it->first);
             it = sessions_.erase(it);
-            ++dropped;
         } else {
             ++it;
         }

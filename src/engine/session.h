@@ -47,10 +47,11 @@ public:
     explicit SessionStore(SessionLimits limits) : limits_(limits) {}
 
     // The named session, created if new. Past max_sessions the least
-    // recently used one is dropped.
-    std::shared_ptr<Session> attach(const std::string& id);
-    // Drops sessions idle past idle_timeout_ms when auto_cleanup is on.
-    size_t drop_idle(Clock::time_point now);
+    // recently used one is dropped, and its id added to *dropped.
+    std::shared_ptr<Session> attach(const std::string& id, std::vector<std::string>* dropped);
+    // Drops sessions idle past idle_timeout_ms when auto_cleanup is on;
+    // returns their ids.
+    std::vector<std::string> drop_idle(Clock::time_point now);
     size_t size() const;
     std::vector<std::shared_ptr<Session>> list() const;
 

@@ -1,0 +1,64 @@
+#include "engine/state_cache.h"
+
+#include "engine/log.h"
+
+namespace wnl {
+
+void StateCache::put(CachedState state) {
+    erase(state.key);
+    const uint64_t size = state.data.size();
+    if (size == 0 || size > limit_) return;
+    shrink_to(limit_ - size);
+    bytes_ += size;
+    lru_.push_front(std::move(state));
+    index_[lru_.front().key] = lru_.begin();
+    publish();
+}
+
+const CachedState* StateCache::find(const std::string& key) const {
+    auto it = index_.find(key);
+    return it == index_.end() ? nullptr : &*it->second;
+}
+
+CachedState StateCache::take(const std::string& key) {
+    auto it = index_.find(key);
+    if (it == index_.end()) return {};
+    CachedState s = std::move(*it->second);
+    bytes_ -= s.data.size();
+    lru_.erase(it->second);
+    index_.erase(it);
+    publish();
+    return s;
+}
+
+void StateCache::erase(const std::string& key) {
+    auto it = index_.find(key);
+    if (it == index_.end()) return;
+    bytes_ -= it->second->data.size();
+    lru_.erase(it->second);
+    index_.erase(it);
+    publish();
+}
+
+size_t StateCache::shrink_to(uint64_t bytes) {
+    size_t dropped = 0;
+    while (bytes_ > bytes && !lru_.empty()) {
+        const CachedState& victim = lru_.back();
+        log(LogLevel::info, "memory", "cached session state evicted",
+            {{"session", victim.key}, {"bytes", victim.data.size()}, {"tokens", victim.tokens.size()}});
+        bytes_ -= victim.data.size();
+        index_.erase(victim.key);
+        lru_.pop_back();
+        ++dropped;
+        evictions_++;
+    }
+    publish();
+    return dropped;
+}
+
+void StateCache::publish() {
+    bytes_published_ = bytes_;
+    entries_published_ = lru_.size();
+}
+
+}  // namespace wnl
