@@ -161,6 +161,25 @@ TEST(Memory, DroppedSessionsLeaveTheCache) {
     EXPECT_EQ(status(s, BACKEND_STATUS_MEMORY)["host_cache"]["entries"], 0);
 }
 
+TEST(Memory, RssAboveTheBoundDropsCachedStateNotRunningRequests) {
+    // Any real process is above a 1-byte bound: cached state is dropped,
+    // while the requests themselves all complete.
+    const std::string cfg = chat_config("\"max_concurrent\":1,\"max_rss_bytes\":1");
+    WamrSession s(model_path("stories260K.gguf"), cfg);
+    std::vector<graph_execution_context> execs;
+    for (int i = 0; i < 6; ++i) execs.push_back(s.open("rss-" + std::to_string(i)));
+    for (int round = 0; round < 2; ++round) {
+        for (int i = 0; i < 6; ++i) {
+            ASSERT_EQ(turn(s, execs[static_cast<size_t>(i)], user_message(i, round)).rc, success);
+            std::this_thread::sleep_for(std::chrono::milliseconds(210));  // past the RSS check interval
+        }
+    }
+    json hc = status(s, BACKEND_STATUS_MEMORY)["host_cache"];
+    EXPECT_GT(hc["evictions"].get<int>(), 0);
+    EXPECT_GT(hc["states_saved"].get<int>(), 0);
+    EXPECT_LE(hc["entries"].get<int>(), 1);
+}
+
 TEST(Memory, TenThousandTokenConversationOnA2048Context) {
     WamrSession s(model_path("stories260K.gguf"),
                   "{\"temp\":0,\"max_tokens\":120,\"ignore_eos\":true,\"ctx_size\":2048,\"chat_template\":\"chatml\","

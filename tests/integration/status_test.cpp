@@ -120,6 +120,7 @@ TEST(Status, SessionsAppearAndIdleOnesDisappear) {
         }
     }
     EXPECT_TRUE(found);
+    ASSERT_EQ(WamrApi::get().close_execution_context(s.ctx(), e), success);  // open handles keep sessions
     std::this_thread::sleep_for(milliseconds(250));
     EXPECT_EQ(status(s, BACKEND_STATUS_SESSIONS)["named"], 0);
 }

@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# Session-memory benchmark, end to end (docs/bench.md, "Memory"): what KV
+# reuse and the host-RAM state cache buy, and whether RSS stays flat, through
+# libwasi_nn_llamacpp.so on the generated 135M q8_0 model with a ChatML
+# template, threads T, temp 0, ignore_eos.
+#
+#   bench/memory/run.sh [-r 3] [-t 2] [--build DIR] [--model GGUF] [--out DIR]
+#                       [--only chat,resume,rss] [--rss-turns 1000] [--rss-sessions 200]
+#
+#   chat    20 turns of ~300-token user messages (32-token replies, ctx 8192, one
+#           slot) in one named session: TTFT (prefill_ms) of turn 20 against
+#           turn 1, and against the same turn 20 re-prefilled from scratch
+#           (the same conversation replayed in a second session whose turn 20
+#           runs with cache_prompt off).                           R rounds
+#   resume  max_concurrent 1: session A runs 5 turns of ~300 tokens, session B
+#           takes the slot, A's 7th turn (~300 tokens) is timed; host cache
+#           256 MiB (A's KV parked and restored) against host_cache_bytes 0
+#           (A prefills its history again).              R rounds, interleaved
+#   rss     1000 turns (16-word messages, 8-token replies) spread at random over
+#           200 named sessions by 8 client threads, max_concurrent 8, ctx 1024
+#           per session, host cache 64 MiB; process_rss_bytes sampled every
+#           10 turns; after the first 20% of turns: min/max/median and the
+#           largest deviation from the median.                     once
+#
+# Prints one table (metric | ours | baseline | ratio | target | met?) with
+# medians over the rounds. Exits 0 whether or not the targets are met; 1 if
+# something could not run. Raw JSON lines stay in --out (default: a temp dir,
+# removed at exit).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+R=${R:-3}
+T=${T:-2}
+BUILD=${BUILD_DIR:-$ROOT/build}
+MODEL=""
+OUT_KEEP=""
+ONLY="chat,resume,rss"
+RSS_TURNS=1000
+RSS_SESSIONS=200
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -r) R=$2; shift 2 ;;
+    -t) T=$2; shift 2 ;;
+    --build) BUILD=$2; shift 2 ;;
+    --model) MODEL=$2; shift 2 ;;
+    --out) OUT_KEEP=$2; shift 2 ;;
+    --only) ONLY=$2; shift 2 ;;
+    --rss-turns) RSS_TURNS=$2; shift 2 ;;
+    --rss-sessions) RSS_SESSIONS=$2; shift 2 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[ "$R" -ge 1 ] || { echo "run.sh: -r must be >= 1" >&2; exit 2; }
+MODEL=${MODEL:-$BUILD/models/bench-135m-q8_0-chatml.gguf}
+command -v python3 >/dev/null || { echo "run.sh: python3 is needed to read the results" >&2; exit 1; }
+want() { [[ ",$ONLY," == *",$1,"* ]]; }
+
+log() { printf '[bench/memory] %s\n' "$*" >&2; }
+
+# 1. Our library, the model maker and the bench program.
+LIB="$BUILD/src/libwasi_nn_llamacpp.so"
+MKMODEL="$BUILD/tools/mkmodel/wasi-nn-llama-mkmodel"
+[ -f "$BUILD/build.ninja" ] || [ -f "$BUILD/Makefile" ] || {
+  echo "run.sh: no configured build in $BUILD (run scripts/build.sh first)" >&2; exit 1; }
+targets=(wasi_nn_llamacpp wasi-nn-llama-mkmodel)
+BENCH="$BUILD/bench/bench_memory"
+have_target=0
+if grep -q '^bench_memory:' <<<"$(cmake --build "$BUILD" --target help 2>/dev/null || true)"; then
+  have_target=1
+  targets+=(bench_memory)
+fi
+if ! cmake --build "$BUILD" --target "${targets[@]}" >"$BUILD/bench-memory-build.log" 2>&1; then
+  if [ -f "$LIB" ] && [ -x "$MKMODEL" ] && { [ $have_target = 0 ] || [ -x "$BENCH" ]; }; then
+    log "build failed (see $BUILD/bench-memory-build.log); using the binaries already built"
+  else
+    tail -30 "$BUILD/bench-memory-build.log" >&2; exit 1
+  fi
+fi
+if [ $have_target = 0 ]; then
+  # bench/ is not in the CMake tree: compile the one file directly.
+  BENCH="$BUILD/bench-memory/bench_memory"
+  mkdir -p "$(dirname "$BENCH")"
+  if [ ! -x "$BENCH" ] || [ "$ROOT/bench/memory/bench_memory.cpp" -nt "$BENCH" ] ||
+     [ "$ROOT/include/wasi_nn_llamacpp.h" -nt "$BENCH" ]; then
+    "${CXX:-c++}" -std=c++17 -O2 -pthread -I"$ROOT/include" "$ROOT/bench/memory/bench_memory.cpp" -ldl \
+      -o "$BENCH"
+  fi
+fi
+
+# 2. The model: SmolLM-135M-shaped llama, q8_0, random weights, synthetic
+# vocabulary with ChatML markers and the ChatML template (docs/mkmodel.md).
+if [ ! -f "$MODEL" ]; then
+  log "generating $MODEL"
+  mkdir -p "$(dirname "$MODEL")"
+  "$MKMODEL" --preset 135m --chat-template chatml -q -o "$MODEL" >/dev/null
+fi
+
+# 3. The runs, on a snapshot of the library and the bench (a rebuild in the
+# tree during the run must not swap binaries between rounds).
+if [ -n "$OUT_KEEP" ]; then
+  OUT=$OUT_KEEP
+  mkdir -p "$OUT"
+else
+  OUT=$(mktemp -d)
+  trap 'rm -rf "$OUT"' EXIT
+fi
+cp "$(readlink -f "$LIB")" "$OUT/libwasi_nn_llamacpp.so"
+cp "$BENCH" "$OUT/bench_memory"
+LIB="$OUT/libwasi_nn_llamacpp.so"
+BENCH="$OUT/bench_memory"
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+log "model $MODEL, threads=$T, $R rounds, parts: $ONLY (load: $LOAD0)"
+if awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v n="$(nproc)" -v t="$T" 'BEGIN { exit !(l + t > n + 0.5) }'; then
+  log "warning: the machine is busy; ggml's threads spin on barriers, so a core taken by another"
+  log "         process slows the runs unevenly: read the per-round values, not only the medians"
+fi
+bm() {  # bm NAME ARGS...: one bench process, JSON lines to $OUT/NAME.jsonl
+  local name=$1; shift
+  "$BENCH" "$LIB" "$MODEL" "$@" -t "$T" >"$OUT/$name.jsonl" 2>"$OUT/$name.err" ||
+    { tail -20 "$OUT/$name.err" >&2; echo "run.sh: bench_memory $* failed" >&2; exit 1; }
+}
+for ((i = 1; i <= R; i++)); do
+  if want chat; then bm "chat-$i" chat --seed "$i"; log "round $i/$R: chat done"; fi
+  if want resume; then
+    if ((i % 2)); then
+      bm "resume-on-$i" resume --seed "$i"; bm "resume-off-$i" resume --seed "$i" --host-cache 0
+    else
+      bm "resume-off-$i" resume --seed "$i" --host-cache 0; bm "resume-on-$i" resume --seed "$i"
+    fi
+    log "round $i/$R: resume done"
+  fi
+done
+if want rss; then
+  bm rss rss --seed 1 --turns "$RSS_TURNS" --sessions "$RSS_SESSIONS"
+  log "rss done"
+fi
+
+# 4. The table.
+REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then REV="$REV+dirty"; fi
+CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
+python3 - "$OUT" "$R" "$T" "$MODEL" "$REV" "$(nproc)" "${CPU:-unknown}" "$LOAD0" \
+  "$(cut -d' ' -f1-3 /proc/loadavg)" "$ONLY" <<'EOF'
+import json, os, statistics, sys
+out, R, T, model, rev, ncpu, cpu, load0, load1, only = sys.argv[1:11]
+R = int(R)
+med = statistics.median
+
+def lines(name):
+    p = os.path.join(out, name + ".jsonl")
+    return [json.loads(l) for l in open(p)] if os.path.exists(p) else []
+
+rows, notes, per_round = [], [], []
+def row(metric, ours, base, ratio, target, met):
+    rows.append((metric, ours, base, ratio, target, "met" if met else "MISSED"))
+
+chat = [lines(f"chat-{i}") for i in range(1, R + 1)]
+chat = [c for c in chat if c]
+if chat:
+    t1, tn, rp, tnp, t1p, rpp, w1, wn, wr = [], [], [], [], [], [], [], [], []
+    n = None
+    for c in chat:
+        s = [x for x in c if x["kind"] == "summary"][0]
+        turns = {x["turn"]: x for x in c if x["kind"] == "turn" and x["phase"] == "ours"}
+        re = [x for x in c if x["kind"] == "turn" and x["phase"] == "reprefill"][0]
+        n = s["turns"]
+        t1.append(s["turn1_prefill_ms"]); tn.append(s["turnN_prefill_ms"]); rp.append(s["reprefill_prefill_ms"])
+        t1p.append(turns[1]["prefilled_tokens"]); tnp.append(turns[n]["prefilled_tokens"])
+        rpp.append(re["prefilled_tokens"])
+        w1.append(turns[1]["ttft_wall_ms"]); wn.append(turns[n]["ttft_wall_ms"]); wr.append(re["ttft_wall_ms"])
+    r1 = med(tn) / med(t1)
+    row(f"TTFT turn {n} / turn 1 (prefill_ms)", f"{med(tn):.0f} ms", f"{med(t1):.0f} ms (turn 1)",
+        f"{r1:.2f}x", "<= 3x", r1 <= 3.0)
+    r2 = med(rp) / med(tn)
+    row(f"TTFT turn {n} vs re-prefill of the history", f"{med(tn):.0f} ms", f"{med(rp):.0f} ms (re-prefill)",
+        f"{r2:.2f}x faster", ">= 5x faster", r2 >= 5.0)
+    notes.append(f"chat: tokens decoded before the first token: turn 1 {med(t1p):.0f}, turn {n} {med(tnp):.0f} "
+                 f"(of {med([x['turnN_input'] for x in [[y for y in c if y['kind']=='summary'][0] for c in chat]]):.0f} in the prompt), "
+                 f"re-prefill {med(rpp):.0f}; wall TTFT (compute() entry to first token) turn 1 {med(w1):.0f} ms, "
+                 f"turn {n} {med(wn):.0f} ms, re-prefill {med(wr):.0f} ms")
+    per_round.append(f"chat turn 1 prefill_ms:  " + " ".join(f"{x:.0f}" for x in t1))
+    per_round.append(f"chat turn {n} prefill_ms: " + " ".join(f"{x:.0f}" for x in tn))
+    per_round.append(f"chat re-prefill ms:      " + " ".join(f"{x:.0f}" for x in rp))
+    per_round.append(f"chat turn {n}/turn 1:     " + " ".join(f"{b/a:.2f}" for a, b in zip(t1, tn)))
+    per_round.append(f"chat re-prefill/turn {n}: " + " ".join(f"{b/a:.2f}" for a, b in zip(tn, rp)))
+
+def resume(name):
+    v = []
+    for i in range(1, R + 1):
+        r = [x for x in lines(f"{name}-{i}") if x["kind"] == "resume"]
+        if r: v.append(r[0])
+    return v
+on, off = resume("resume-on"), resume("resume-off")
+if on and off:
+    a, b = [x["prefill_ms"] for x in on], [x["prefill_ms"] for x in off]
+    res = [x["resident_prefill_ms"] for x in on] + [x["resident_prefill_ms"] for x in off]
+    r3 = med(b) / med(a)
+    h = on[0]["history_turns"]
+    row(f"resume after eviction: host cache vs re-prefill ({h}-turn history)", f"{med(a):.0f} ms",
+        f"{med(b):.0f} ms (host_cache_bytes 0)", f"{r3:.2f}x faster", ">= 5x faster", r3 >= 5.0)
+    notes.append(f"resume: tokens decoded: restored {med([x['input_tokens']-x['cached_tokens'] for x in on]):.0f} of "
+                 f"{med([x['input_tokens'] for x in on]):.0f}, no cache {med([x['input_tokens']-x['cached_tokens'] for x in off]):.0f}; "
+                 f"the same kind of turn while A still held its slot (no eviction): {med(res):.0f} ms; "
+                 f"restored every round: {all(x['restored'] for x in on)}")
+    per_round.append("resume host cache ms:    " + " ".join(f"{x:.0f}" for x in a))
+    per_round.append("resume no cache ms:      " + " ".join(f"{x:.0f}" for x in b))
+    per_round.append("resume ratio:            " + " ".join(f"{y/x:.2f}" for x, y in zip(a, b)))
+
+rs = [x for x in lines("rss") if x["kind"] == "summary"]
+if rs:
+    s = rs[0]
+    MiB = 1 << 20
+    dev = s["rss_max_dev"] * 100
+    row(f"RSS over {s['turns']} turns / {s['sessions']} sessions (after {s['turns']//5} warm-up turns)",
+        f"max dev {dev:.1f}% of median", f"median {s['rss_median']/MiB:.0f} MiB",
+        f"min {s['rss_min']/MiB:.0f} / max {s['rss_max']/MiB:.0f} MiB", "flat within +-10%", dev <= 10.0)
+    notes.append(f"rss: RSS after load {s['rss_start']/MiB:.0f} MiB; trend after warm-up "
+                 f"{s['rss_slope_per_100_turns']/MiB:+.2f} MiB per 100 turns; host cache at the end "
+                 f"{s['host_cache_bytes']/MiB:.1f} of {s['host_cache_limit']/MiB:.0f} MiB, {s['host_cache_entries']:.0f} states; "
+                 f"saved {s['states_saved']:.0f}, restored {s['states_restored']:.0f}, evicted {s['evictions']:.0f}; "
+                 f"median prefill {s['prefill_ms_median']:.0f} ms; {s['wall_s']:.0f} s")
+    samples = [x for x in lines("rss") if x["kind"] == "sample"]
+    per_round.append("rss MiB every 100 turns: " + " ".join(
+        f"{x['rss']/MiB:.0f}" for x in samples if x["turn"] % 100 == 0))
+
+print(f"memory: model {os.path.basename(model)}, threads {T}, rounds {R} (medians), temp 0, ignore_eos")
+print(f"tree {rev}, {ncpu} CPUs ({cpu}), load average {load0} at the start, {load1} at the end")
+print()
+print("| metric | ours | baseline | ratio | target | met? |")
+print("|---|---|---|---|---|---|")
+for r in rows:
+    print("| " + " | ".join(r) + " |")
+print()
+for n_ in notes:
+    print(n_)
+print()
+print("per round:")
+for p in per_round:
+    print("  " + p)
+print()
+print("TTFT = prefill_ms of the output metadata: from admission to a slot (after any queue wait) to the first")
+print("sampled token; it includes parking the slot's previous owner and restoring from the host cache.")
+EOF
