@@ -787,7 +787,6 @@ static void test_concurrency(void *ctx, graph g) {
     expect_code(api.close_execution_context(ctx, a.exec), success, "close_execution_context while A computes");
     pthread_join(ta, NULL);
     expect_one_busy(a.result, b_compute, "one exec");
-    expect_code(b_compute, busy, "thread B: compute on the same exec while A computes");
     check(a.result == runtime_error || a.result == success, "thread A: cancelled by the close (%d)", (int)a.result);
 
     /* Two execution contexts at once: both succeed, both greedy-exact. */
@@ -829,7 +828,6 @@ static void test_concurrency(void *ctx, graph g) {
     api.close_execution_context(ctx, s.exec);
     pthread_join(ts, NULL);
     expect_one_busy(s.result, second, "one session, two execs");
-    expect_code(second, busy, "session: compute on another exec of the same session while it computes");
     api.close_execution_context(ctx, other);
     api.unload(ctx, latest);
 }
