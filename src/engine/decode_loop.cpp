@@ -442,10 +442,13 @@ bool DecodeLoop::shift_context(Slot& slot) {
     return true;
 }
 
+// Every request with tokens in the failed batch ends; their sequences are
+// cleared by finish().
 void DecodeLoop::fail_batch(const std::string& why) {
     for (auto& slot : slots_) {
-        if (slot.req && slot.batch_index >= 0) finish(slot, Status::runtime_error, "error", why);
-        else if (slot.req && !slot.generating()) finish(slot, Status::runtime_error, "error", why);
+        if (slot.req && (slot.batch_index >= 0 || !slot.generating())) {
+            finish(slot, Status::runtime_error, "error", why);
+        }
     }
 }
 
