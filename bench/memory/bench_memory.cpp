@@ -7,7 +7,7 @@
 //   bench_memory LIB MODEL rss    [common] [--turns 1000] [--sessions 200] [--words 16] [--max-tokens 8]
 //                                 [--concurrent 8] [--clients 8] [--ctx 1024] [--host-cache 67108864]
 //                                 [--sample-every 10] [--warmup 0.2]
-//   common: [-t 2] [--seed 1] [-b 512] [-ub 512]
+//   common: [-t 2] [--seed 1] [-b 512] [-ub 512] [-fa auto]
 //
 // The library is dlopen()ed, as WAMR's wasi-nn host does. Every request is a
 // chat turn (the model must have a chat template), temp 0, ignore_eos, so a
@@ -26,12 +26,13 @@
 // including rendering, tokenization and the queue).
 //
 // chat:   one named session on a graph with cache_prompt on runs --turns
-//         turns. Then the same conversation (same messages) is replayed in a
-//         second named session whose last turn runs through a second graph
-//         handle with cache_prompt off (same model, same decode loop), so
-//         that turn prefills the whole history again: the re-prefill
-//         baseline. Its earlier turns run with cache_prompt on (they only
-//         build the history).
+//         turns (one slot, no host cache). The re-prefill baseline is turn N
+//         again from nothing: the conversation rendered with the model's
+//         ChatML template (every message and reply, then turn N's message)
+//         given as one completion-mode prompt to a fresh anonymous context
+//         on a second graph handle with cache_prompt off (same model, same
+//         decode loop); the program checks that it is exactly as many
+//         tokens as turn N's prompt and that none were cached.
 // resume: max_concurrent 1. Session A runs --history turns; session B runs
 //         one turn and takes the only slot (A's KV is parked in the host
 //         cache, or simply lost with --host-cache 0); A's next turn is timed.
@@ -73,6 +74,7 @@ struct Api {
     decltype(&::init_backend_with_config) init_backend_with_config = nullptr;
     decltype(&::deinit_backend) deinit_backend = nullptr;
     decltype(&::load_by_name_with_config) load_by_name_with_config = nullptr;
+    decltype(&::init_execution_context) init_execution_context = nullptr;
     decltype(&::init_execution_context_with_session_id) init_session = nullptr;
     decltype(&::close_execution_context) close_execution_context = nullptr;
     decltype(&::set_input) set_input = nullptr;
@@ -91,6 +93,7 @@ bool sym(void* h, const char* name, F* out) {
 struct Options {
     std::string lib, model, mode;
     int t = 2, b = 512, ub = 512;
+    std::string fa = "auto";
     uint64_t seed = 1;
     int turns = -1, words = -1, max_tokens = -1, ctx = -1;
     int history = 5, resume_words = -1;
@@ -102,7 +105,7 @@ struct Options {
 void usage() {
     std::fprintf(stderr,
                  "usage: bench_memory LIB MODEL chat|resume|rss [options]\n"
-                 "  common: -t THREADS (2) --seed N (1) -b N_BATCH (512) -ub N_UBATCH (512)\n"
+                 "  common: -t THREADS (2) --seed N (1) -b N_BATCH (512) -ub N_UBATCH (512) -fa auto|on|off (auto)\n"
                  "  chat:   --turns 20 --words 300 --max-tokens 32 --ctx 8192\n"
                  "  resume: --history 5 --words 300 --resume-words 300 --max-tokens 32 --ctx 4096\n"
                  "          --host-cache BYTES (268435456; 0 = no host cache)\n"
@@ -134,6 +137,7 @@ bool parse(int argc, char** argv, Options* o) {
         if (a == "-t") o->t = static_cast<int>(num(1, 1024));
         else if (a == "-b") o->b = static_cast<int>(num(1, 1 << 20));
         else if (a == "-ub") o->ub = static_cast<int>(num(1, 1 << 20));
+        else if (a == "-fa") o->fa = next();
         else if (a == "--seed") o->seed = static_cast<uint64_t>(num(0, 1LL << 62));
         else if (a == "--turns") o->turns = static_cast<int>(num(1, 1000000));
         else if (a == "--words") o->words = static_cast<int>(num(1, 100000));
@@ -273,7 +277,22 @@ struct Bench {
     // One compute on `exec` with `msg`; false on any error (printed). With
     // retry_busy, a `busy` answer (the session is in a compute elsewhere, or
     // the queue is full) is retried.
-    bool turn(graph_execution_context exec, const std::string& msg, Turn* out, bool retry_busy = false) {
+    bool turn(graph_execution_context exec, const std::string& msg, Turn* out, bool retry_busy = false,
+              const std::string& options = "", std::string* text = nullptr) {
+        if (!options.empty()) {
+            uint32_t dim_o = static_cast<uint32_t>(options.size());
+            tensor_dimensions dims_o{&dim_o, 1};
+            tensor opt{};
+            opt.dimensions = &dims_o;
+            opt.type = u8;
+            opt.data.buf = reinterpret_cast<uint8_t*>(const_cast<char*>(options.data()));
+            opt.data.size = dim_o;
+            wasi_nn_error eo = api.set_input(ctx, exec, 1, &opt);
+            if (eo != success) {
+                std::fprintf(stderr, "bench_memory: set_input(1, %s) failed: %d\n", options.c_str(), eo);
+                return false;
+            }
+        }
         uint32_t dim = static_cast<uint32_t>(msg.size());
         tensor_dimensions dims{&dim, 1};
         tensor in{};
@@ -319,7 +338,17 @@ struct Bench {
             return false;
         }
         out->status = json_string(out->meta, "status");
-        if (json_string(out->meta, "mode") != "chat") {
+        if (text) {
+            std::vector<uint8_t> tb(1 << 20);
+            tensor_data tt{tb.data(), static_cast<uint32_t>(tb.size())};
+            uint32_t tn = 0;
+            if (api.get_output(ctx, exec, 0, &tt, &tn) != success) {
+                std::fprintf(stderr, "bench_memory: get_output(0) failed\n");
+                return false;
+            }
+            text->assign(reinterpret_cast<char*>(tb.data()), tn);
+        }
+        if (json_string(out->meta, "mode") != (options.find("completion") != std::string::npos ? "completion" : "chat")) {
             std::fprintf(stderr, "bench_memory: the model ran in completion mode (no chat template?): %s\n",
                          out->meta.c_str());
             return false;
@@ -409,51 +438,62 @@ std::string model_config(const Options& o, int max_concurrent, long long host_ca
     char cfg[1024];
     std::snprintf(cfg, sizeof cfg,
                   "{\"threads\":%d,\"threads_batch\":%d,\"ctx_size\":%d,\"batch_size\":%d,\"ubatch_size\":%d,"
-                  "\"max_concurrent\":%d,\"host_cache_bytes\":%lld,\"cache_prompt\":%s,\"context_shifting\":%s,"
+                  "\"flash_attn\":\"%s\",\"max_concurrent\":%d,\"host_cache_bytes\":%lld,\"cache_prompt\":%s,\"context_shifting\":%s,"
                   "\"mode\":\"chat\",\"temp\":0,\"ignore_eos\":true,\"max_tokens\":%d,\"queue_size\":1024}",
-                  o.t, o.t, o.ctx, o.b, o.ub, max_concurrent, host_cache, cache_prompt ? "true" : "false",
+                  o.t, o.t, o.ctx, o.b, o.ub, o.fa.c_str(), max_concurrent, host_cache, cache_prompt ? "true" : "false",
                   shifting ? "true" : "false", o.max_tokens);
     return cfg;
 }
 
 // ---- chat: TTFT per turn of one long conversation, and the re-prefill baseline.
 int run_chat(Bench& b, const Options& o) {
-    // host_cache off here: with one slot, the replay session would otherwise
-    // park the first one's 7k-token state (copying ~150 MB) for nothing.
-    const std::string cfg_on = model_config(o, 1, 0, true, false);
-    const std::string cfg_off = model_config(o, 1, 0, false, false);
-    b.load(o.model, cfg_on);
-    const std::string s_ours = "chat-" + std::to_string(o.seed);
-    const std::string s_base = "replay-" + std::to_string(o.seed);
-    graph_execution_context ours = b.open(s_ours);
-    graph_execution_context base_on = b.open(s_base);  // same session, cache_prompt on (turns 1..N-1)
-    b.load(o.model, cfg_off);  // same model and decode loop; sessions opened now use this graph
-    graph_execution_context base_off = b.open(s_base);  // same session, cache_prompt off (turn N)
+    b.load(o.model, model_config(o, 1, 0, true, false));
+    graph_execution_context ours = b.open("chat-" + std::to_string(o.seed));
+    // Same model, same decode loop (cache_prompt is not part of what a loop
+    // is shared on), cache_prompt off: for the re-prefill baseline.
+    const graph g_off = b.load(o.model, model_config(o, 1, 0, false, false));
     if (!warm_up(b, o, o.words)) return 1;
 
-    std::vector<std::string> msgs;
-    for (int i = 0; i < o.turns; ++i) msgs.push_back(message(o.words, mix(o.seed, 1, static_cast<uint64_t>(i))));
-
-    std::vector<Turn> mine(o.turns);
+    std::vector<Turn> mine(static_cast<size_t>(o.turns));
+    // The conversation as the model's ChatML template renders it (what the
+    // library tokenizes for turn N): every earlier user message and reply,
+    // then turn N's message and the assistant header.
+    std::string history;
+    std::string msg, reply;
     for (int i = 0; i < o.turns; ++i) {
-        if (!b.turn(ours, msgs[static_cast<size_t>(i)], &mine[static_cast<size_t>(i)])) return 1;
-        if (!check(mine[static_cast<size_t>(i)], o.max_tokens, "chat turn")) return 1;
-        print_turn("ours", i + 1, mine[static_cast<size_t>(i)]);
+        msg = message(o.words, mix(o.seed, 1, static_cast<uint64_t>(i)));
+        Turn& r = mine[static_cast<size_t>(i)];
+        if (!b.turn(ours, msg, &r, false, "", &reply)) return 1;
+        if (!check(r, o.max_tokens, "chat turn")) return 1;
+        print_turn("ours", i + 1, r);
+        if (i + 1 < o.turns) {
+            history += "<|im_start|>user\n" + msg + "<|im_end|>\n<|im_start|>assistant\n" + reply + "<|im_end|>\n";
+        }
+    }
+    const std::string full = history + "<|im_start|>user\n" + msg + "<|im_end|>\n<|im_start|>assistant\n";
+    // The baseline: a fresh anonymous context, cache_prompt off, given the
+    // whole rendered conversation as one completion prompt, so that it
+    // prefills exactly the tokens of turn N from nothing.
+    graph_execution_context fresh = 0;
+    wasi_nn_error e = b.api.init_execution_context(b.ctx, g_off, &fresh);
+    if (e != success) {
+        std::fprintf(stderr, "bench_memory: init_execution_context failed: %d\n", e);
+        return 1;
     }
     Turn base;
-    for (int i = 0; i < o.turns; ++i) {
-        const bool last = i + 1 == o.turns;
-        if (!b.turn(last ? base_off : base_on, msgs[static_cast<size_t>(i)], &base)) return 1;
-        if (!check(base, o.max_tokens, "replay turn")) return 1;
-        if (last) print_turn("reprefill", i + 1, base);
-    }
-    if (base.cached != 0) {
-        std::fprintf(stderr, "bench_memory: the re-prefill turn reused %d cached tokens\n",
+    if (!b.turn(fresh, full, &base, false, "{\"mode\":\"completion\"}")) return 1;
+    if (!check(base, o.max_tokens, "re-prefill turn")) return 1;
+    b.api.close_execution_context(b.ctx, fresh);
+    print_turn("reprefill", o.turns, base);
+    const Turn& first = mine.front();
+    const Turn& last = mine.back();
+    if (base.cached != 0 || base.input != last.input) {
+        std::fprintf(stderr,
+                     "bench_memory: the re-prefill is not turn %d again: %d input tokens (turn %d: %d), %d cached\n",
+                     o.turns, static_cast<int>(base.input), o.turns, static_cast<int>(last.input),
                      static_cast<int>(base.cached));
         return 1;
     }
-    const Turn& first = mine.front();
-    const Turn& last = mine.back();
     std::printf(
         "{\"kind\":\"summary\",\"mode\":\"chat\",\"turns\":%d,\"words\":%d,\"max_tokens\":%d,\"ctx\":%d,"
         "\"threads\":%d,\"turn1_prefill_ms\":%.3f,\"turnN_prefill_ms\":%.3f,\"reprefill_prefill_ms\":%.3f,"
@@ -625,6 +665,7 @@ int main(int argc, char** argv) {
     if (!sym(h, "init_backend_with_config", &api.init_backend_with_config) ||
         !sym(h, "deinit_backend", &api.deinit_backend) ||
         !sym(h, "load_by_name_with_config", &api.load_by_name_with_config) ||
+        !sym(h, "init_execution_context", &api.init_execution_context) ||
         !sym(h, "init_execution_context_with_session_id", &api.init_session) ||
         !sym(h, "close_execution_context", &api.close_execution_context) ||
         !sym(h, "set_input", &api.set_input) || !sym(h, "compute", &api.compute) ||

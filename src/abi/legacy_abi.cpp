@@ -1,11 +1,10 @@
 // The legacy ABI (WAMR <= 2.3.1 and the original wasi_nn_backend header)
 // over the engine: argument checks, type translation and error mapping only
 // (the shared entry points are in shim.h).
-#include "wasi_nn_backend.h"
-
 #include "abi/legacy_errors.h"
 #include "abi/shim.h"
 #include "engine/version.h"
+#include "wasi_nn_backend.h"
 
 using namespace wnl;
 using namespace wnl::abi;
@@ -67,72 +66,90 @@ using S = Shim<Legacy>;
 
 extern "C" {
 
-wasi_nn_error init_backend(void** ctx) { return S::init_backend_with_config(ctx, nullptr, 0); }
-wasi_nn_error init_backend_with_config(void** ctx, const char* config, uint32_t config_len) {
-    return S::init_backend_with_config(ctx, config, config_len);
+wasi_nn_error init_backend(void** ctx) {
+    return S::run("init_backend", [&] { return S::init_backend_with_config(ctx, nullptr, 0); });
 }
-wasi_nn_error deinit_backend(void* ctx) { return S::deinit_backend(ctx); }
+wasi_nn_error init_backend_with_config(void** ctx, const char* config, uint32_t config_len) {
+    return S::run("init_backend_with_config", [&] { return S::init_backend_with_config(ctx, config, config_len); });
+}
+wasi_nn_error deinit_backend(void* ctx) {
+    return S::run("deinit_backend", [&] { return S::deinit_backend(ctx); });
+}
 wasi_nn_error load(void* ctx, graph_builder_array* builder, graph_encoding encoding, execution_target target,
                    graph* g) {
-    return S::load(ctx, builder, encoding, target, g);
+    return S::run("load", [&] { return S::load(ctx, builder, encoding, target, g); });
 }
 wasi_nn_error load_by_name(void* ctx, const char* name, uint32_t name_len, graph* g) {
-    return S::load_by_name_with_config(ctx, name, name_len, nullptr, 0, g);
+    return S::run("load_by_name", [&] { return S::load_by_name_with_config(ctx, name, name_len, nullptr, 0, g); });
 }
 wasi_nn_error load_by_name_with_config(void* ctx, const char* name, uint32_t name_len, const char* config,
                                        uint32_t config_len, graph* g) {
-    return S::load_by_name_with_config(ctx, name, name_len, config, config_len, g);
+    return S::run("load_by_name_with_config",
+                  [&] { return S::load_by_name_with_config(ctx, name, name_len, config, config_len, g); });
 }
-wasi_nn_error unload(void* ctx, graph g) { return S::unload(ctx, g); }
+wasi_nn_error unload(void* ctx, graph g) {
+    return S::run("unload", [&] { return S::unload(ctx, g); });
+}
 wasi_nn_error init_execution_context(void* ctx, graph g, graph_execution_context* exec) {
-    return S::init_execution_context(ctx, g, exec);
+    return S::run("init_execution_context", [&] { return S::init_execution_context(ctx, g, exec); });
 }
-wasi_nn_error init_execution_context_with_session_id(void* ctx, const char* session_id,
-                                                     graph_execution_context* exec) {
-    return S::init_execution_context_with_session_id(ctx, session_id, exec);
+wasi_nn_error init_execution_context_with_session_id(void* ctx, const char* session_id, graph_execution_context* exec) {
+    return S::run("init_execution_context_with_session_id",
+                  [&] { return S::init_execution_context_with_session_id(ctx, session_id, exec); });
 }
 wasi_nn_error close_execution_context(void* ctx, graph_execution_context exec) {
-    return S::close_execution_context(ctx, exec);
+    return S::run("close_execution_context", [&] { return S::close_execution_context(ctx, exec); });
 }
 wasi_nn_error set_input(void* ctx, graph_execution_context exec, uint32_t index, tensor* t) {
-    return S::set_input(ctx, exec, index, t);
+    return S::run("set_input", [&] { return S::set_input(ctx, exec, index, t); });
 }
-wasi_nn_error compute(void* ctx, graph_execution_context exec) { return S::compute(ctx, exec); }
+wasi_nn_error compute(void* ctx, graph_execution_context exec) {
+    return S::run("compute", [&] { return S::compute(ctx, exec); });
+}
 
 // *out_size is the capacity on entry and the bytes written, counting the
 // terminating NUL, on return.
-wasi_nn_error get_output(void* ctx, graph_execution_context exec, uint32_t index, uint8_t* out,
-                         uint32_t* out_size) {
-    auto b = find_backend(ctx, "get_output");
-    if (!b) return invalid_argument;
-    if (!out || !out_size) {
-        bad_arg("get_output", "output buffer or out_size is NULL");
-        return invalid_argument;
-    }
-    const uint32_t capacity = *out_size;
-    std::string text;
-    Status st = S::output_text(b, exec, index, &text);
-    if (st != Status::ok) return to_legacy(st);
-    if (copy_out(text, out, capacity, true, out_size) == CopyResult::too_large) {
-        bad_arg("get_output", "output needs " + std::to_string(*out_size) + " bytes with its NUL; the buffer holds " +
-                                  std::to_string(capacity));
-        return too_large;
-    }
-    return success;
+wasi_nn_error get_output(void* ctx, graph_execution_context exec, uint32_t index, uint8_t* out, uint32_t* out_size) {
+    return S::run("get_output", [&]() -> wasi_nn_error {
+        auto b = find_backend(ctx, "get_output");
+        if (!b) return invalid_argument;
+        if (!out || !out_size) {
+            bad_arg("get_output", "output buffer or out_size is NULL");
+            return invalid_argument;
+        }
+        const uint32_t capacity = *out_size;
+        std::string text;
+        Status st = S::output_text(b, exec, index, &text);
+        if (st != Status::ok) return to_legacy(st);
+        if (copy_out(text, out, capacity, true, out_size) == CopyResult::too_large) {
+            bad_arg("get_output", "output needs " + std::to_string(*out_size) +
+                                      " bytes with its NUL; the buffer holds " + std::to_string(capacity));
+            return too_large;
+        }
+        return success;
+    });
 }
 
 wasi_nn_error run_inference(void* ctx, graph_execution_context exec, uint32_t index, tensor* input, uint8_t* out,
                             uint32_t* out_size, const char* runtime_config, uint32_t runtime_config_len) {
-    return S::run_inference(ctx, exec, index, input, out, out_size, runtime_config, runtime_config_len);
+    return S::run("run_inference", [&] {
+        return S::run_inference(ctx, exec, index, input, out, out_size, runtime_config, runtime_config_len);
+    });
 }
 wasi_nn_error get_backend_status(void* ctx, backend_status_type type, char* buf, uint32_t buf_size) {
-    return S::get_backend_status(ctx, type, buf, buf_size);
+    return S::run("get_backend_status", [&] { return S::get_backend_status(ctx, type, buf, buf_size); });
 }
-wasi_nn_error compute_single(void* ctx, graph_execution_context) { return S::streaming(ctx, "compute_single"); }
+wasi_nn_error compute_single(void* ctx, graph_execution_context) {
+    return S::run("compute_single", [&] { return S::streaming(ctx, "compute_single"); });
+}
 wasi_nn_error get_output_single(void* ctx, graph_execution_context, uint32_t, uint8_t*, uint32_t*) {
-    return S::streaming(ctx, "get_output_single");
+    return S::run("get_output_single", [&] { return S::streaming(ctx, "get_output_single"); });
 }
-wasi_nn_error fini_single(void* ctx, graph_execution_context) { return S::streaming(ctx, "fini_single"); }
-const char* wasi_nn_llama_version(void) { return library_version(); }
+wasi_nn_error fini_single(void* ctx, graph_execution_context) {
+    return S::run("fini_single", [&] { return S::streaming(ctx, "fini_single"); });
+}
+const char* wasi_nn_llama_version(void) {
+    return library_version();
+}
 
 }  // extern "C"

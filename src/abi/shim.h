@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
+#include <new>
 #include <string>
 #include <string_view>
 
@@ -21,6 +23,23 @@ struct Shim {
     using E = typename Abi::Error;
     static E code(Status s) { return Abi::map(s); }
     static E bad_context() { return code(Status::invalid_argument); }
+
+    // Runs an entry point so that no C++ exception reaches the C caller: out
+    // of memory becomes missing_memory, anything else runtime_error.
+    template <class F>
+    static E run(const char* call, F&& body) {
+        try {
+            return body();
+        } catch (const std::bad_alloc&) {
+            log(LogLevel::error, "abi", std::string(call) + ": out of memory");
+            return code(Status::missing_memory);
+        } catch (const std::exception& e) {
+            log(LogLevel::error, "abi", std::string(call) + ": internal error: " + e.what());
+        } catch (...) {
+            log(LogLevel::error, "abi", std::string(call) + ": internal error");
+        }
+        return code(Status::runtime_error);
+    }
 
     static E init_backend_with_config(void** ctx, const char* config, uint32_t config_len) {
         if (!ctx) {

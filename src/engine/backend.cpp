@@ -63,11 +63,19 @@ void Backend::shut_down() {
         shut_down_ = true;
         for (auto& [id, e] : execs_) execs.push_back(e);
     }
+    std::vector<std::string> ids;
     for (auto& e : execs) {
         e->closed = true;
+        if (!e->session->named) ids.push_back(e->session->id);
         std::lock_guard<std::mutex> lock(e->inflight_mu);
         if (e->inflight) e->inflight->cancelled = true;
     }
+    // The decode loops outlive this context when others share them: its
+    // sessions' cached state goes now rather than waiting to be evicted.
+    if (sessions_) {
+        for (const auto& s : sessions_->list()) ids.push_back(s->id);
+    }
+    forget_sessions(ids);
 }
 
 static bool path_is_within(const std::string& path, const std::string& dir) {

@@ -330,6 +330,11 @@ void DecodeLoop::admit_waiting(Clock::time_point now) {
             park(*oldest, req->session_key);
             restore(*oldest, cache_->take(req->session_key));
             best = oldest;
+            // An older copy of the session's KV in another slot must not be
+            // parked over the state just restored.
+            for (auto& slot : slots_) {
+                if (&slot != best && !slot.req && slot.session == req->session_key) slot.session.clear();
+            }
         } else {
             if (saved && best->session == req->session_key) cache_->erase(req->session_key);
             park(*best, req->session_key);

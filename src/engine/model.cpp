@@ -99,6 +99,9 @@ Status Model::load(const std::string& path, const ModelConfig& cfg, std::shared_
         mp.devices = devices.data();
         log(LogLevel::info, "model", "offloading to llama.cpp RPC servers",
             {{"servers", cfg.rpc_servers.size()}, {"devices", devices.size() - 1}});
+        if (cfg.n_gpu_layers == 0) {
+            log(LogLevel::warn, "model", "rpc_servers is set but n_gpu_layers is 0: no layer will be offloaded");
+        }
     } else if (cfg.n_gpu_layers != 0 && !llama_supports_gpu_offload()) {
         log(LogLevel::info, "model", "n_gpu_layers is set but this build has no GPU backend; running on CPU",
             {{"n_gpu_layers", cfg.n_gpu_layers}});
