@@ -5,7 +5,7 @@
 //
 //   bench_concurrent LIB MODEL [-N 4] [-p 128] [-n 128] [-t 2] [-r 1] [-b 2048]
 //                    [-ub 512] [-fa auto] [-c CTX_PER_SEQ] [--prompts-out FILE]
-//                    [--tries 3] [--calibrate-only]
+//                    [--tries 1] [--calibrate-only]
 //
 // The library is dlopen()ed, as WAMR's wasi-nn host does. One backend, one
 // graph loaded with max_concurrent N, ctx_size P+G per sequence (the same KV
@@ -23,21 +23,30 @@
 // metadata (get_output index 1) decode_ms = time from the request's first
 // token (sampled from the prompt's logits) to its last; G-1 decode steps.
 //
-// Aggregate decode t/s of a repeat (the "tg_ts" field):
-//   tg_ts = sum_i (output_tokens_i - 1) / W
-//   W     = max_i end_i - min_i first_i       (the decode phase, wall clock)
-//   end_i = the client's time when compute() returned,
-//   first_i = end_i - decode_ms_i.
-// When the N requests are admitted together (one prefill decode call for all
-// N prompts, then G-1 steps of N tokens: decode_calls == G, reported as
-// "lockstep"), this is exactly llama-batched-bench's S_TG = npl*tg / t_tg
-// (t_tg: tg steps of npl tokens each, timed after the prefill), counted over
-// the G-1 steps that follow the first token; a constant return lag cancels
-// out of W. When admission is staggered, W also spans the late prompts'
-// prefill, so tg_ts is lower: such a repeat is run again, up to --tries runs
-// in all (the last run counts, flagged "lockstep":false if it still is not).
-// "tg_ts_sum" is the sum of the per-request rates (output_tokens-1)/decode_ms
-// (llama-server's predicted_per_second summed), for reference.
+// Aggregate decode t/s of a repeat (the "tg_ts" field) counts, like
+// llama-batched-bench's S_TG = npl*tg / t_tg, only decode steps in which all
+// N sequences generate (every prompt prefilled, none finished), timed on the
+// wall clock:
+//   first_i = end_i - decode_ms_i   (end_i: the client's time when compute()
+//                                    returned; a common return lag cancels)
+//   W       = min_i end_i - max_i first_i
+//   k       = 2G - 1 - D            (D: llama_decode calls in the round, from
+//                                    get_backend_status(PERFORMANCE))
+//   tg_ts   = N * k / W
+// Why k: every prompt fits one batch, so each request is prefilled in the
+// call where it is admitted, yielding its first token there, and then takes
+// one token in each of the next G-1 calls. If the first requests are admitted
+// at call c1 and the last at cK, D = G + (cK - c1), and the calls after cK up
+// to c1 + G - 1 (the first finish) are exactly the steps with N tokens and
+// no prompt: k = G - 1 - (cK - c1) = 2G - 1 - D of them, between the last
+// first token (max first_i) and the first finish (min end_i). When all N are
+// admitted together ("lockstep": D == G), k = G - 1 and W is the whole
+// decode phase. llama-server's rounds are measured the same way
+// (server_client.py, n_decode_total from /metrics).
+// Also reported: "tg_ts_span" = sum_i (output_tokens_i - 1) / (max_i end_i -
+// min_i first_i), which charges a staggered admission's prefill to the
+// decode phase, and "tg_ts_sum" = sum of the per-request rates
+// (output_tokens - 1) / decode_ms (llama-server's predicted_per_second).
 //
 // Loop counters from get_backend_status(PERFORMANCE) before and after each
 // repeat give decode_calls and decode_busy_ms (time inside llama_decode);
@@ -90,7 +99,7 @@ bool sym(void* h, const char* name, F* out) {
 
 struct Options {
     std::string lib, model, prompts_out;
-    int n_par = 4, p = 128, n = 128, t = 2, r = 1, b = 2048, ub = 512, ctx = 0, tries = 3;
+    int n_par = 4, p = 128, n = 128, t = 2, r = 1, b = 2048, ub = 512, ctx = 0, tries = 1;
     std::string fa = "auto";
     bool calibrate_only = false;
 };
@@ -100,8 +109,8 @@ void usage() {
                  "usage: bench_concurrent LIB MODEL [-N PARALLEL] [-p P] [-n G] [-t T] [-r R] [-b N_BATCH]\n"
                  "                        [-ub N_UBATCH] [-fa on|off|auto] [-c CTX_PER_SEQ]\n"
                  "                        [--tries K] [--prompts-out FILE] [--calibrate-only]\n"
-                 "defaults: -N 4 -p 128 -n 128 -t 2 -r 1 --tries 3 -b 2048 -ub 512 -fa auto, -c P+G\n"
-                 "--tries: runs of a repeat until its N requests were admitted together (lockstep);\n"
+                 "defaults: -N 4 -p 128 -n 128 -t 2 -r 1 --tries 1 -b 2048 -ub 512 -fa auto, -c P+G\n"
+                 "--tries K: run a repeat up to K times until its N requests are admitted together;\n"
                  "--prompts-out writes the N calibrated prompts as a JSON array of strings;\n"
                  "--calibrate-only stops after that.\n");
 }
@@ -458,10 +467,11 @@ int main(int argc, char** argv) {
         if (!run_round(api, ctx, g, prompts, R"({"max_tokens":8})", &warm)) return 1;
     }
 
-    std::vector<double> tg, tg_sum, lat, host_ms;
+    std::vector<double> tg, tg_sum, tg_spans, lat, host_ms;
     int lockstep_rounds = 0;
     for (int rep = 0; rep < o.r; ++rep) {
-        // A round whose requests were not admitted together is run again.
+        // A round whose requests were not admitted together may be run again
+        // (--tries; by default it is not: tg_ts counts the N-token steps only).
         Round round;
         int attempt = 0;
         for (;;) {
@@ -473,6 +483,7 @@ int main(int argc, char** argv) {
         double tokens = 0, rate_sum = 0;
         Clock::time_point first_min = Clock::time_point::max(), end_max = Clock::time_point::min();
         Clock::time_point first_max = Clock::time_point::min(), call_min = Clock::time_point::max();
+        Clock::time_point end_min = Clock::time_point::max();
         std::vector<double> lats;
         for (const auto& r : round.res) {
             if (r.cached != 0 || r.input != o.p || r.output != o.n) {
@@ -487,14 +498,25 @@ int main(int argc, char** argv) {
             first_min = std::min(first_min, first);
             first_max = std::max(first_max, first);
             end_max = std::max(end_max, r.t_ret);
+            end_min = std::min(end_min, r.t_ret);
             call_min = std::min(call_min, r.t_call);
             tokens += r.output - 1;
             rate_sum += (r.output - 1) * 1000.0 / r.decode_ms;
             lats.push_back(r.wall_ms());
         }
-        const double window_ms = ms(first_min, end_max);
-        const double tg_ts = tokens * 1000.0 / window_ms;
+        const double span_ms = ms(first_min, end_max);
+        const double tg_span = tokens * 1000.0 / span_ms;
         const double calls = round.after.decode_calls - round.before.decode_calls;
+        const double steady_steps = 2.0 * o.n - 1 - calls;
+        const double window_ms = ms(first_max, end_min);
+        if (steady_steps < 1 || window_ms <= 0) {
+            std::fprintf(stderr,
+                         "bench_concurrent: repeat %d has no decode step with all %d requests (%.0f calls for %d "
+                         "tokens each): admission too staggered to measure\n",
+                         rep, o.n_par, calls, o.n);
+            return 1;
+        }
+        const double tg_ts = o.n_par * steady_steps * 1000.0 / window_ms;
         const double busy = round.after.busy_ms - round.before.busy_ms;
         const double round_ms = ms(call_min, end_max);
         const bool lockstep = static_cast<int>(calls) == o.n;
@@ -502,26 +524,29 @@ int main(int argc, char** argv) {
         const double host = calls > 0 ? (round_ms - busy) / calls : 0;
         tg.push_back(tg_ts);
         tg_sum.push_back(rate_sum);
+        tg_spans.push_back(tg_span);
         host_ms.push_back(host);
         lat.insert(lat.end(), lats.begin(), lats.end());
         std::string lat_list;
         for (double l : lats) lat_list += (lat_list.empty() ? "" : ",") + std::to_string(l);
         std::printf(
             "{\"kind\":\"repeat\",\"rep\":%d,\"parallel\":%d,\"n_prompt\":%d,\"n_gen\":%d,\"threads\":%d,"
-            "\"tg_ts\":%.3f,\"tg_ts_sum\":%.3f,\"decode_window_ms\":%.3f,\"first_token_spread_ms\":%.3f,"
+            "\"tg_ts\":%.3f,\"steady_steps\":%.0f,\"steady_window_ms\":%.3f,\"tg_ts_span\":%.3f,"
+            "\"tg_ts_sum\":%.3f,\"decode_span_ms\":%.3f,\"first_token_spread_ms\":%.3f,"
             "\"round_ms\":%.3f,\"decode_calls\":%.0f,\"lockstep\":%s,\"tries\":%d,\"decode_busy_ms\":%.3f,"
             "\"host_ms_per_call\":%.3f,\"latency_ms\":[%s]}\n",
-            rep, o.n_par, o.p, o.n, o.t, tg_ts, rate_sum, window_ms, ms(first_min, first_max), round_ms, calls,
+            rep, o.n_par, o.p, o.n, o.t, tg_ts, steady_steps, window_ms, tg_span, rate_sum, span_ms,
+            ms(first_min, first_max), round_ms, calls,
             lockstep ? "true" : "false", attempt, busy, host, lat_list.c_str());
         std::fflush(stdout);
     }
     std::printf(
         "{\"kind\":\"summary\",\"model\":\"%s\",\"parallel\":%d,\"n_prompt\":%d,\"n_gen\":%d,\"threads\":%d,"
         "\"n_batch\":%d,\"n_ubatch\":%d,\"flash_attn\":\"%s\",\"ctx_per_seq\":%d,\"repeats\":%d,"
-        "\"lockstep_repeats\":%d,\"tg_ts_median\":%.3f,\"tg_ts_sum_median\":%.3f,\"host_ms_per_call_median\":%.3f,"
+        "\"lockstep_repeats\":%d,\"tg_ts_median\":%.3f,\"tg_ts_span_median\":%.3f,\"tg_ts_sum_median\":%.3f,\"host_ms_per_call_median\":%.3f,"
         "\"latency_p50_ms\":%.3f,\"latency_p99_ms\":%.3f}\n",
         o.model.c_str(), o.n_par, o.p, o.n, o.t, o.b, o.ub, o.fa.c_str(), o.ctx, o.r, lockstep_rounds, median(tg),
-        median(tg_sum), median(host_ms), percentile(lat, 50), percentile(lat, 99));
+        median(tg_spans), median(tg_sum), median(host_ms), percentile(lat, 50), percentile(lat, 99));
 
     api.deinit_backend(ctx);
     // The library is left loaded: llama.cpp's static state does not expect

@@ -6,7 +6,7 @@
 # generated 135M q8_0 model, same threads, interleaved in the same run.
 #
 #   bench/concurrent/run.sh [-p 128] [-n 128] [-t 2] [-r 3] [--npl "1 2 4 8"]
-#                           [--port 18431] [--tries 3] [--build DIR] [--model GGUF]
+#                           [--port 18431] [--tries 1] [--build DIR] [--model GGUF]
 #
 # For each N in --npl, llama-server is started once (127.0.0.1 only) and
 # stopped after N's rounds; each of R rounds then runs, in rotating order:
@@ -23,6 +23,12 @@
 #                  ignore_eos, cache_prompt false
 # and prints the medians over R rounds, the ratios, and whether the targets
 # at N=8 (ours >= 0.95x batched-bench, >= 1.0x llama-server) are met.
+# tg t/s is batched-bench's S_TG (N*G / time of G steps of N tokens); for ours
+# and llama-server the same thing: N tokens per step over the steps in which
+# all N requests generate (none prefilling, none finished), timed from the
+# last first token to the first finish (bench_concurrent.cpp explains how the
+# steps are counted). --tries K reruns a round (ours and server alike) until
+# its N requests were admitted in one decode call, up to K runs.
 # Exits 0 whether or not they are met; 1 if something could not run.
 set -euo pipefail
 
@@ -33,7 +39,7 @@ T=2
 R=3
 NPL="1 2 4 8"
 PORT=18431
-TRIES=3
+TRIES=1
 BUILD=${BUILD_DIR:-$ROOT/build}
 MODEL=""
 NB=2048
@@ -55,6 +61,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ "$R" -ge 1 ] || { echo "run.sh: -r must be >= 1" >&2; exit 2; }
+for n in $NPL; do
+  # The step count assumes every prompt is prefilled within one batch.
+  [ $((n * P + n)) -le $NB ] || { echo "run.sh: N=$n prompts of $P tokens do not fit one batch of $NB" >&2; exit 2; }
+done
 MODEL=${MODEL:-$BUILD/models/bench-135m-q8_0.gguf}
 command -v python3 >/dev/null || { echo "run.sh: python3 is needed" >&2; exit 1; }
 command -v curl >/dev/null || { echo "run.sh: curl is needed" >&2; exit 1; }
@@ -205,22 +215,24 @@ print("| N | ours tg t/s | batched-bench tg t/s | server tg t/s | ours/batched |
 print("|---|---|---|---|---|---|---|---|")
 per_round, verdict = [], []
 for n in npl.split():
-    ours, bb, srv, ol, sl, ohost, olock, slock = [], [], [], [], [], [], 0, 0
+    ours, bb, srv, ol, sl, ohost, olock, slock, ospan, sspan = [], [], [], [], [], [], 0, 0, [], []
     for i in range(1, R + 1):
         for j in lines(os.path.join(out, f"ours-{n}-{i}.jsonl")):
             if j["kind"] == "repeat":
                 ours.append(j["tg_ts"]); ol += j["latency_ms"]; ohost.append(j["host_ms_per_call"])
+                ospan.append(j["tg_ts_span"])
                 olock += j["lockstep"]
         for j in lines(os.path.join(out, f"bb-{n}-{i}.out")):
             bb.append(j["speed_tg"])
         for j in lines(os.path.join(out, f"srv-{n}-{i}.jsonl")):
             if j["kind"] == "repeat":
                 srv.append(j["tg_ts"]); sl += j["latency_ms"]; slock += j["lockstep"]
+                sspan.append(j["tg_ts_span"])
     mo, mb, ms = med(ours), med(bb), med(srv)
     rb, rs = mo / mb if mb else 0, mo / ms if ms else 0
     print(f"| {n} | {mo:.2f} | {mb:.2f} | {ms:.2f} | {rb:.3f} | {rs:.3f} | "
           f"{pct(ol, 50):.0f} / {pct(ol, 99):.0f} | {pct(sl, 50):.0f} / {pct(sl, 99):.0f} |")
-    per_round.append((n, ours, bb, srv, ohost, olock, slock))
+    per_round.append((n, ours, bb, srv, ohost, olock, slock, ospan, sspan))
     if n == "8":
         verdict.append(f"N=8: ours/batched-bench {rb:.3f} (target >= 0.95: {'met' if rb >= 0.95 else 'MISSED'}), "
                        f"ours/llama-server {rs:.3f} (target >= 1.00: {'met' if rs >= 1.0 else 'MISSED'})")
@@ -230,12 +242,15 @@ for v in verdict:
 if not verdict:
     print("N=8 not run: targets not evaluated")
 print()
-print("per round (tg t/s), lockstep rounds (all N prompts prefilled in one decode call, then G-1 steps of N):")
-for n, ours, bb, srv, ohost, olock, slock in per_round:
-    print(f"  N={n}: ours {' '.join(f'{x:.2f}' for x in ours)} (lockstep {olock}/{len(ours)}, host ms/step "
-          f"{' '.join(f'{x:.2f}' for x in ohost)}); batched-bench {' '.join(f'{x:.2f}' for x in bb)}; "
-          f"server {' '.join(f'{x:.2f}' for x in srv)} (lockstep {slock}/{len(srv)})")
+print("per round (tg t/s); lockstep = all N prompts prefilled in one decode call, then G-1 steps of N:")
+f2 = lambda v: " ".join(f"{x:.2f}" for x in v)
+for n, ours, bb, srv, ohost, olock, slock, ospan, sspan in per_round:
+    print(f"  N={n}: ours {f2(ours)} (lockstep {olock}/{len(ours)}; host ms/step {f2(ohost)}; span {f2(ospan)})")
+    print(f"        batched-bench {f2(bb)}")
+    print(f"        server {f2(srv)} (lockstep {slock}/{len(srv)}; span {f2(sspan)})")
 print()
-print("tg t/s: batched-bench = its S_TG (npl*tg / time of the tg steps); ours and server = sum over requests of "
-      "(generated - 1) / wall time from the earliest first token to the last response (docs/bench.md).")
+print("tg t/s: batched-bench = its S_TG (N*G / time of G steps of N tokens); ours and server = N tokens per step "
+      "over the steps where all N requests generate, from the last first token to the first finish; "
+      "span = all generated tokens / (last finish - first first token), which also charges staggered "
+      "admission's prefill (docs/bench.md).")
 EOF

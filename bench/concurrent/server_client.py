@@ -14,14 +14,18 @@ predicted_n (tokens generated, the first one from the prompt's logits) and
 predicted_ms (llama-server's time from the first token to the last, i.e. the
 predicted_n - 1 decode steps; the same span as our decode_ms).
 
-Aggregate decode t/s of a round, defined exactly as for ours:
-    tg_ts = sum_i (predicted_n_i - 1) / W,  W = max_i end_i - min_i first_i,
-    end_i = the client's time when the response arrived,
-    first_i = end_i - predicted_ms_i.
-tg_ts_sum = sum_i predicted_per_second_i, for reference.
-`lockstep`: llama-server's n_decode_total (GET /metrics) grew by exactly G in
-the round: one decode call prefilled all prompts, then G-1 steps of N tokens.
-A round that is not lockstep is run again, up to --tries times in all.
+Aggregate decode t/s of a round, defined exactly as for ours (see
+bench_concurrent.cpp): only the decode steps in which all N sequences
+generate count, as in llama-batched-bench's S_TG.
+    first_i = end_i - predicted_ms_i   (end_i: when the response arrived)
+    W       = min_i end_i - max_i first_i
+    k       = 2G - 1 - D   (D: llama_decode calls in the round, the growth of
+                            n_decode_total in GET /metrics)
+    tg_ts   = N * k / W
+`lockstep`: D == G (one call prefilled all prompts, then G-1 steps of N).
+tg_ts_span = sum_i (predicted_n_i - 1) / (max_i end_i - min_i first_i) and
+tg_ts_sum = sum_i predicted_per_second_i are reported for reference.
+With --tries K a round that is not lockstep is run again, up to K runs.
 
 Prints one JSON line per round and a summary line, like bench_concurrent.
 """
@@ -101,7 +105,7 @@ def main():
     ap.add_argument("-n", type=int, required=True, help="tokens to generate per request")
     ap.add_argument("-p", type=int, default=0, help="expected prompt tokens (checked when > 0)")
     ap.add_argument("-r", type=int, default=1, help="measured rounds")
-    ap.add_argument("--tries", type=int, default=3, help="runs of a round until it is lockstep")
+    ap.add_argument("--tries", type=int, default=1, help="runs of a round until it is lockstep")
     ap.add_argument("--warmup", action="store_true", help="one untimed round of 8 tokens first")
     a = ap.parse_args()
     prompts = json.load(open(a.prompts))
@@ -110,7 +114,7 @@ def main():
     if a.warmup:
         one_round(a.port, prompts, 8)
 
-    tgs, sums, lats = [], [], []
+    tgs, spans, sums, lats = [], [], [], []
     lockstep_rounds = 0
     for rep in range(a.r):
         for attempt in range(1, a.tries + 1):
@@ -132,19 +136,27 @@ def main():
             firsts.append(t1 - tm["predicted_ms"] / 1000)
             calls_t.append(t0)
             lat.append((t1 - t0) * 1000)
-        window = (max(ends) - min(firsts)) * 1000
-        tg = tokens * 1000 / window
+        span = (max(ends) - min(firsts)) * 1000
+        steps = 2 * a.n - 1 - calls
+        window = (min(ends) - max(firsts)) * 1000
+        if steps < 1 or window <= 0:
+            raise RuntimeError(f"no decode step with all {n} requests ({calls:.0f} calls for {a.n} tokens each)")
+        tg = n * steps * 1000 / window
         tgs.append(tg)
+        spans.append(tokens * 1000 / span)
         sums.append(rate_sum)
         lats += lat
         print(json.dumps({"kind": "repeat", "rep": rep, "parallel": n, "n_gen": a.n, "tg_ts": round(tg, 3),
-                          "tg_ts_sum": round(rate_sum, 3), "decode_window_ms": round(window, 3),
+                          "steady_steps": steps, "steady_window_ms": round(window, 3),
+                          "tg_ts_span": round(spans[-1], 3), "tg_ts_sum": round(rate_sum, 3),
+                          "decode_span_ms": round(span, 3),
                           "first_token_spread_ms": round((max(firsts) - min(firsts)) * 1000, 3),
                           "round_ms": round((max(ends) - min(calls_t)) * 1000, 3), "decode_calls": calls,
                           "lockstep": lockstep, "tries": attempt,
                           "latency_ms": [round(x, 3) for x in lat]}), flush=True)
     print(json.dumps({"kind": "summary", "parallel": n, "n_gen": a.n, "repeats": a.r,
                       "lockstep_repeats": lockstep_rounds, "tg_ts_median": round(statistics.median(tgs), 3),
+                      "tg_ts_span_median": round(statistics.median(spans), 3),
                       "tg_ts_sum_median": round(statistics.median(sums), 3),
                       "latency_p50_ms": round(percentile(lats, 50), 3),
                       "latency_p99_ms": round(percentile(lats, 99), 3)}), flush=True)

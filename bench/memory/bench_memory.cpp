@@ -3,7 +3,7 @@
 //
 //   bench_memory LIB MODEL chat   [common] [--turns 20] [--words 300] [--max-tokens 32] [--ctx 8192]
 //   bench_memory LIB MODEL resume [common] [--history 5] [--words 300] [--resume-words 300]
-//                                 [--max-tokens 32] [--ctx 4096] [--host-cache BYTES]
+//                                 [--short-words 8] [--max-tokens 32] [--ctx 4096] [--host-cache BYTES]
 //   bench_memory LIB MODEL rss    [common] [--turns 1000] [--sessions 200] [--words 16] [--max-tokens 8]
 //                                 [--concurrent 8] [--clients 8] [--ctx 1024] [--host-cache 67108864]
 //                                 [--sample-every 10] [--warmup 0.2]
@@ -33,10 +33,14 @@
 //         on a second graph handle with cache_prompt off (same model, same
 //         decode loop); the program checks that it is exactly as many
 //         tokens as turn N's prompt and that none were cached.
-// resume: max_concurrent 1. Session A runs --history turns; session B runs
-//         one turn and takes the only slot (A's KV is parked in the host
-//         cache, or simply lost with --host-cache 0); A's next turn is timed.
-//         Run it once with the cache on and once with --host-cache 0.
+// resume: max_concurrent 1. Session A runs --history turns and one more
+//         (--resume-words; timed: the same kind of turn with A's KV still in
+//         its slot); session B runs one turn and takes the only slot (A's KV
+//         is parked in the host cache, or simply lost with --host-cache 0);
+//         A's next turn (--resume-words) is timed. Then B once more and A
+//         with a short message (--short-words): a turn that is mostly the
+//         restore (or the re-prefill). Run it with the cache on and with
+//         --host-cache 0.
 // rss:    --clients threads run --turns turns, each on a random session of
 //         --sessions named ones (not one already in a turn; an execution
 //         context opened and closed per turn), max_concurrent --concurrent,
@@ -96,7 +100,7 @@ struct Options {
     std::string fa = "auto";
     uint64_t seed = 1;
     int turns = -1, words = -1, max_tokens = -1, ctx = -1;
-    int history = 5, resume_words = -1;
+    int history = 5, resume_words = -1, short_words = 8;
     long long host_cache = -1;
     int sessions = 200, concurrent = 8, clients = 8, sample_every = 10;
     double warmup = 0.2;
@@ -107,7 +111,7 @@ void usage() {
                  "usage: bench_memory LIB MODEL chat|resume|rss [options]\n"
                  "  common: -t THREADS (2) --seed N (1) -b N_BATCH (512) -ub N_UBATCH (512) -fa auto|on|off (auto)\n"
                  "  chat:   --turns 20 --words 300 --max-tokens 32 --ctx 8192\n"
-                 "  resume: --history 5 --words 300 --resume-words 300 --max-tokens 32 --ctx 4096\n"
+                 "  resume: --history 5 --words 300 --resume-words 300 --short-words 8 --max-tokens 32 --ctx 4096\n"
                  "          --host-cache BYTES (268435456; 0 = no host cache)\n"
                  "  rss:    --turns 1000 --sessions 200 --words 16 --max-tokens 8 --concurrent 8\n"
                  "          --clients 8 --ctx 1024 --host-cache 67108864 --sample-every 10 --warmup 0.2\n");
@@ -142,6 +146,7 @@ bool parse(int argc, char** argv, Options* o) {
         else if (a == "--turns") o->turns = static_cast<int>(num(1, 1000000));
         else if (a == "--words") o->words = static_cast<int>(num(1, 100000));
         else if (a == "--resume-words") o->resume_words = static_cast<int>(num(1, 100000));
+        else if (a == "--short-words") o->short_words = static_cast<int>(num(1, 100000));
         else if (a == "--max-tokens") o->max_tokens = static_cast<int>(num(1, 100000));
         else if (a == "--ctx") o->ctx = static_cast<int>(num(16, 1 << 20));
         else if (a == "--history") o->history = static_cast<int>(num(1, 10000));
@@ -381,7 +386,19 @@ struct Bench {
 
     struct Mem {
         double rss = 0, bytes = 0, entries = 0, evictions = 0, saved = 0, restored = 0;
+        double anon = 0, file = 0;  // RssAnon, RssFile of /proc/self/status (bytes)
     };
+    static void rss_split(Mem* m) {
+        FILE* f = std::fopen("/proc/self/status", "r");
+        if (!f) return;
+        char line[256];
+        while (std::fgets(line, sizeof line, f)) {
+            unsigned long long kb = 0;
+            if (std::sscanf(line, "RssAnon: %llu kB", &kb) == 1) m->anon = kb * 1024.0;
+            else if (std::sscanf(line, "RssFile: %llu kB", &kb) == 1) m->file = kb * 1024.0;
+        }
+        std::fclose(f);
+    }
     Mem memory() {
         std::vector<char> buf(1 << 16);
         wasi_nn_error e = api.get_backend_status(ctx, BACKEND_STATUS_MEMORY, buf.data(),
@@ -400,6 +417,7 @@ struct Bench {
             std::fprintf(stderr, "bench_memory: memory status lacks a field: %s\n", j.c_str());
             std::exit(1);
         }
+        rss_split(&m);
         return m;
     }
 };
@@ -535,19 +553,33 @@ int run_resume(Bench& b, const Options& o) {
     char extra[160];
     std::snprintf(extra, sizeof extra, ",\"states_saved\":%.0f,\"states_restored\":%.0f", m1.saved, m1.restored);
     print_turn("A-resumed", o.history + 2, resumed, extra);
-    const bool restored = m1.restored > m0.restored;
+    // Once more with a short message, so that the resumed turn is mostly the
+    // restore itself: B takes the slot back (A parked again), then A.
+    Turn other2, resumed_short;
+    if (!b.turn(bb, message(o.words, mix(o.seed, 4, 1)), &other2)) return 1;
+    if (!check(other2, o.max_tokens, "B turn")) return 1;
+    print_turn("B", 2, other2);
+    if (!b.turn(a, message(o.short_words, mix(o.seed, 3, 2)), &resumed_short)) return 1;
+    if (!check(resumed_short, o.max_tokens, "short resumed turn")) return 1;
+    const Bench::Mem m2 = b.memory();
+    std::snprintf(extra, sizeof extra, ",\"states_saved\":%.0f,\"states_restored\":%.0f", m2.saved, m2.restored);
+    print_turn("A-resumed-short", o.history + 3, resumed_short, extra);
+    const bool restored = m1.restored > m0.restored && m2.restored > m1.restored;
     if (o.host_cache > 0 && !restored) {
-        std::fprintf(stderr, "bench_memory: the resumed turn did not restore from the host cache\n");
+        std::fprintf(stderr, "bench_memory: a resumed turn did not restore from the host cache\n");
         return 1;
     }
     std::printf(
         "{\"kind\":\"resume\",\"host_cache\":%lld,\"history_turns\":%d,\"words\":%d,\"resume_words\":%d,"
-        "\"max_tokens\":%d,\"threads\":%d,\"restored\":%s,\"input_tokens\":%d,\"cached_tokens\":%d,"
-        "\"prefill_ms\":%.3f,\"resident_prefill_ms\":%.3f,\"resident_cached_tokens\":%d,\"resident_input_tokens\":%d,"
-        "\"host_cache_bytes_before\":%.0f}\n",
-        o.host_cache, o.history, o.words, o.resume_words, o.max_tokens, o.t, restored ? "true" : "false",
-        static_cast<int>(resumed.input), static_cast<int>(resumed.cached), resumed.prefill_ms, resident.prefill_ms,
-        static_cast<int>(resident.cached), static_cast<int>(resident.input), m0.bytes);
+        "\"short_words\":%d,\"max_tokens\":%d,\"threads\":%d,\"restored\":%s,\"input_tokens\":%d,"
+        "\"cached_tokens\":%d,\"prefill_ms\":%.3f,\"resident_prefill_ms\":%.3f,\"resident_cached_tokens\":%d,"
+        "\"resident_input_tokens\":%d,\"short_input_tokens\":%d,\"short_cached_tokens\":%d,"
+        "\"short_prefill_ms\":%.3f,\"host_cache_bytes_before\":%.0f}\n",
+        o.host_cache, o.history, o.words, o.resume_words, o.short_words, o.max_tokens, o.t,
+        restored ? "true" : "false", static_cast<int>(resumed.input), static_cast<int>(resumed.cached),
+        resumed.prefill_ms, resident.prefill_ms, static_cast<int>(resident.cached), static_cast<int>(resident.input),
+        static_cast<int>(resumed_short.input), static_cast<int>(resumed_short.cached), resumed_short.prefill_ms,
+        m0.bytes);
     return 0;
 }
 
@@ -555,8 +587,10 @@ int run_resume(Bench& b, const Options& o) {
 int run_rss(Bench& b, const Options& o) {
     b.load(o.model, model_config(o, o.concurrent, o.host_cache, true, true));
     const Bench::Mem m_start = b.memory();
-    std::printf("{\"kind\":\"sample\",\"turn\":0,\"rss\":%.0f,\"host_cache_bytes\":%.0f,\"entries\":%.0f}\n",
-                m_start.rss, m_start.bytes, m_start.entries);
+    std::printf(
+        "{\"kind\":\"sample\",\"turn\":0,\"rss\":%.0f,\"rss_anon\":%.0f,\"rss_file\":%.0f,\"host_cache_bytes\":%.0f,"
+        "\"entries\":%.0f}\n",
+        m_start.rss, m_start.anon, m_start.file, m_start.bytes, m_start.entries);
     std::atomic<int> next{0}, done{0};
     std::atomic<bool> failed{false};
     std::mutex mu;
@@ -603,9 +637,11 @@ int run_rss(Bench& b, const Options& o) {
                 Sample smp{d, b.memory()};
                 samples.push_back(smp);
                 std::printf(
-                    "{\"kind\":\"sample\",\"turn\":%d,\"rss\":%.0f,\"host_cache_bytes\":%.0f,\"entries\":%.0f,"
-                    "\"evictions\":%.0f,\"states_saved\":%.0f,\"states_restored\":%.0f}\n",
-                    d, smp.m.rss, smp.m.bytes, smp.m.entries, smp.m.evictions, smp.m.saved, smp.m.restored);
+                    "{\"kind\":\"sample\",\"turn\":%d,\"rss\":%.0f,\"rss_anon\":%.0f,\"rss_file\":%.0f,"
+                    "\"host_cache_bytes\":%.0f,\"entries\":%.0f,\"evictions\":%.0f,\"states_saved\":%.0f,"
+                    "\"states_restored\":%.0f}\n",
+                    d, smp.m.rss, smp.m.anon, smp.m.file, smp.m.bytes, smp.m.entries, smp.m.evictions, smp.m.saved,
+                    smp.m.restored);
                 std::fflush(stdout);
             }
         }
@@ -636,16 +672,24 @@ int run_rss(Bench& b, const Options& o) {
     }
     const double slope = n > 1 ? (n * sxy - sx * sy) / (n * sxx - sx * sx) * 100.0 : 0.0;
     const Bench::Mem& last = samples.back().m;
+    double first_anon = 0;
+    for (const auto& s : samples) {
+        if (s.turn > o.warmup * o.turns) {
+            first_anon = s.m.anon;
+            break;
+        }
+    }
     std::printf(
         "{\"kind\":\"summary\",\"mode\":\"rss\",\"turns\":%d,\"sessions\":%d,\"words\":%d,\"max_tokens\":%d,"
         "\"concurrent\":%d,\"clients\":%d,\"ctx\":%d,\"host_cache_limit\":%lld,\"threads\":%d,\"wall_s\":%.1f,"
         "\"samples_after_warmup\":%zu,\"rss_start\":%.0f,\"rss_min\":%.0f,\"rss_max\":%.0f,\"rss_median\":%.0f,"
         "\"rss_max_dev\":%.4f,\"rss_slope_per_100_turns\":%.0f,\"host_cache_bytes\":%.0f,\"host_cache_entries\":%.0f,"
         "\"evictions\":%.0f,\"states_saved\":%.0f,\"states_restored\":%.0f,\"prefill_ms_median\":%.3f,"
-        "\"cached_fraction_median\":%.3f}\n",
+        "\"cached_fraction_median\":%.3f,\"rss_anon_start\":%.0f,\"rss_anon_after_warmup\":%.0f,"
+        "\"rss_anon_end\":%.0f,\"rss_file_end\":%.0f}\n",
         o.turns, o.sessions, o.words, o.max_tokens, o.concurrent, o.clients, o.ctx, o.host_cache, o.t, wall_s,
         rss.size(), m_start.rss, lo, hi, med, dev, slope, last.bytes, last.entries, last.evictions, last.saved,
-        last.restored, median(prefill), median(cached_frac));
+        last.restored, median(prefill), median(cached_frac), m_start.anon, first_anon, last.anon, last.file);
     return 0;
 }
 

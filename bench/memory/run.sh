@@ -6,16 +6,20 @@
 #
 #   bench/memory/run.sh [-r 3] [-t 2] [--build DIR] [--model GGUF] [--out DIR]
 #                       [--only chat,resume,rss] [--rss-turns 1000] [--rss-sessions 200]
+#   bench/memory/run.sh --report DIR     # only print the table of a kept --out DIR
+#   (--first-round N numbers the rounds, and seeds them, from N: more rounds
+#   can be added to a kept --out DIR; the table uses every round there)
 #
 #   chat    20 turns of ~300-token user messages (32-token replies, ctx 8192, one
 #           slot) in one named session: TTFT (prefill_ms) of turn 20 against
-#           turn 1, and against the same turn 20 re-prefilled from scratch
-#           (the same conversation replayed in a second session whose turn 20
-#           runs with cache_prompt off).                           R rounds
+#           turn 1, and against turn 20 prefilled from scratch (the rendered
+#           conversation as one prompt to a fresh context with cache_prompt
+#           off; same tokens, checked).                            R rounds
 #   resume  max_concurrent 1: session A runs 5 turns of ~300 tokens, session B
 #           takes the slot, A's 7th turn (~300 tokens) is timed; host cache
 #           256 MiB (A's KV parked and restored) against host_cache_bytes 0
-#           (A prefills its history again).              R rounds, interleaved
+#           (A prefills its history again); then B again and A with an
+#           8-word message (a turn that is mostly the restore).  R rounds, interleaved
 #   rss     1000 turns (16-word messages, 8-token replies) spread at random over
 #           200 named sessions by 8 client threads, max_concurrent 8, ctx 1024
 #           per session, host cache 64 MiB; process_rss_bytes sampled every
@@ -37,6 +41,8 @@ OUT_KEEP=""
 ONLY="chat,resume,rss"
 RSS_TURNS=1000
 RSS_SESSIONS=200
+REPORT=""
+FIRST=1
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -48,7 +54,9 @@ while [ $# -gt 0 ]; do
     --only) ONLY=$2; shift 2 ;;
     --rss-turns) RSS_TURNS=$2; shift 2 ;;
     --rss-sessions) RSS_SESSIONS=$2; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    --report) REPORT=$2; shift 2 ;;
+    --first-round) FIRST=$2; shift 2 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -59,6 +67,10 @@ want() { [[ ",$ONLY," == *",$1,"* ]]; }
 
 log() { printf '[bench/memory] %s\n' "$*" >&2; }
 
+if [ -n "$REPORT" ]; then
+  [ -f "$REPORT/env" ] || { echo "run.sh: $REPORT/env missing: not a kept --out directory" >&2; exit 1; }
+  OUT=$REPORT
+else
 # 1. Our library, the model maker and the bench program.
 LIB="$BUILD/src/libwasi_nn_llamacpp.so"
 MKMODEL="$BUILD/tools/mkmodel/wasi-nn-llama-mkmodel"
@@ -111,6 +123,7 @@ cp "$BENCH" "$OUT/bench_memory"
 LIB="$OUT/libwasi_nn_llamacpp.so"
 BENCH="$OUT/bench_memory"
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+START0=$(date -u '+%Y-%m-%d %H:%M')
 log "model $MODEL, threads=$T, $R rounds, parts: $ONLY (load: $LOAD0)"
 if awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v n="$(nproc)" -v t="$T" 'BEGIN { exit !(l + t > n + 0.5) }'; then
   log "warning: the machine is busy; ggml's threads spin on barriers, so a core taken by another"
@@ -121,31 +134,38 @@ bm() {  # bm NAME ARGS...: one bench process, JSON lines to $OUT/NAME.jsonl
   "$BENCH" "$LIB" "$MODEL" "$@" -t "$T" >"$OUT/$name.jsonl" 2>"$OUT/$name.err" ||
     { tail -20 "$OUT/$name.err" >&2; echo "run.sh: bench_memory $* failed" >&2; exit 1; }
 }
-for ((i = 1; i <= R; i++)); do
-  if want chat; then bm "chat-$i" chat --seed "$i"; log "round $i/$R: chat done"; fi
+for ((i = FIRST; i < FIRST + R; i++)); do
+  if want chat; then bm "chat-$i" chat --seed "$i"; log "round $i: chat done"; fi
   if want resume; then
     if ((i % 2)); then
       bm "resume-on-$i" resume --seed "$i"; bm "resume-off-$i" resume --seed "$i" --host-cache 0
     else
       bm "resume-off-$i" resume --seed "$i" --host-cache 0; bm "resume-on-$i" resume --seed "$i"
     fi
-    log "round $i/$R: resume done"
+    log "round $i: resume done"
   fi
 done
 if want rss; then
   bm rss rss --seed 1 --turns "$RSS_TURNS" --sessions "$RSS_SESSIONS"
   log "rss done"
 fi
-
-# 4. The table.
 REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then REV="$REV+dirty"; fi
-CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
-python3 - "$OUT" "$R" "$T" "$MODEL" "$REV" "$(nproc)" "${CPU:-unknown}" "$LOAD0" \
-  "$(cut -d' ' -f1-3 /proc/loadavg)" "$ONLY" <<'EOF'
-import json, os, statistics, sys
-out, R, T, model, rev, ncpu, cpu, load0, load1, only = sys.argv[1:11]
-R = int(R)
+{
+  echo "model=$(basename "$MODEL")"
+  echo "threads=$T"
+  echo "rev=$REV"
+  echo "nproc=$(nproc)"
+  echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+} >"$OUT/env"
+echo "$START0 to $(date -u '+%H:%M UTC'): parts $ONLY, rounds $FIRST..$((FIRST + R - 1)), load average $LOAD0 at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end" >>"$OUT/runs"
+fi
+
+# 4. The table, from the JSON lines in $OUT (every round found there).
+python3 - "$OUT" <<'EOF'
+import glob, json, os, re, statistics, sys
+out = sys.argv[1]
+env = dict(l.rstrip("\n").split("=", 1) for l in open(os.path.join(out, "env")) if "=" in l)
 med = statistics.median
 
 def lines(name):
@@ -156,20 +176,25 @@ rows, notes, per_round = [], [], []
 def row(metric, ours, base, ratio, target, met):
     rows.append((metric, ours, base, ratio, target, "met" if met else "MISSED"))
 
-chat = [lines(f"chat-{i}") for i in range(1, R + 1)]
-chat = [c for c in chat if c]
+def rounds(prefix):
+    names = [os.path.basename(p)[:-6] for p in glob.glob(os.path.join(out, prefix + "-*.jsonl"))]
+    names = [n for n in names if re.fullmatch(re.escape(prefix) + r"-\d+", n)]
+    return sorted(names, key=lambda n: int(n.rsplit("-", 1)[1]))
+
+chat = [lines(n) for n in rounds("chat")]
+chat = [c for c in chat if any(x["kind"] == "summary" for x in c)]
 if chat:
     t1, tn, rp, tnp, t1p, rpp, w1, wn, wr = [], [], [], [], [], [], [], [], []
     n = None
     for c in chat:
         s = [x for x in c if x["kind"] == "summary"][0]
         turns = {x["turn"]: x for x in c if x["kind"] == "turn" and x["phase"] == "ours"}
-        re = [x for x in c if x["kind"] == "turn" and x["phase"] == "reprefill"][0]
+        rpx = [x for x in c if x["kind"] == "turn" and x["phase"] == "reprefill"][0]
         n = s["turns"]
         t1.append(s["turn1_prefill_ms"]); tn.append(s["turnN_prefill_ms"]); rp.append(s["reprefill_prefill_ms"])
         t1p.append(turns[1]["prefilled_tokens"]); tnp.append(turns[n]["prefilled_tokens"])
-        rpp.append(re["prefilled_tokens"])
-        w1.append(turns[1]["ttft_wall_ms"]); wn.append(turns[n]["ttft_wall_ms"]); wr.append(re["ttft_wall_ms"])
+        rpp.append(rpx["prefilled_tokens"])
+        w1.append(turns[1]["ttft_wall_ms"]); wn.append(turns[n]["ttft_wall_ms"]); wr.append(rpx["ttft_wall_ms"])
     r1 = med(tn) / med(t1)
     row(f"TTFT turn {n} / turn 1 (prefill_ms)", f"{med(tn):.0f} ms", f"{med(t1):.0f} ms (turn 1)",
         f"{r1:.2f}x", "<= 3x", r1 <= 3.0)
@@ -188,8 +213,8 @@ if chat:
 
 def resume(name):
     v = []
-    for i in range(1, R + 1):
-        r = [x for x in lines(f"{name}-{i}") if x["kind"] == "resume"]
+    for n_ in rounds(name):
+        r = [x for x in lines(n_) if x["kind"] == "resume"]
         if r: v.append(r[0])
     return v
 on, off = resume("resume-on"), resume("resume-off")
@@ -204,6 +229,17 @@ if on and off:
                  f"{med([x['input_tokens'] for x in on]):.0f}, no cache {med([x['input_tokens']-x['cached_tokens'] for x in off]):.0f}; "
                  f"the same kind of turn while A still held its slot (no eviction): {med(res):.0f} ms; "
                  f"restored every round: {all(x['restored'] for x in on)}")
+    if all("short_prefill_ms" in x for x in on + off):
+        sa, sb = [x["short_prefill_ms"] for x in on], [x["short_prefill_ms"] for x in off]
+        r4 = med(sb) / med(sa)
+        row(f"resume after eviction, {on[0]['short_words']}-word message", f"{med(sa):.0f} ms",
+            f"{med(sb):.0f} ms (host_cache_bytes 0)", f"{r4:.2f}x faster", ">= 5x faster", r4 >= 5.0)
+        notes.append(f"resume, short message: tokens decoded: restored "
+                     f"{med([x['short_input_tokens']-x['short_cached_tokens'] for x in on]):.0f} of "
+                     f"{med([x['short_input_tokens'] for x in on]):.0f}, no cache "
+                     f"{med([x['short_input_tokens']-x['short_cached_tokens'] for x in off]):.0f}")
+        per_round.append("resume short, cache ms:  " + " ".join(f"{x:.0f}" for x in sa))
+        per_round.append("resume short, none ms:   " + " ".join(f"{x:.0f}" for x in sb))
     per_round.append("resume host cache ms:    " + " ".join(f"{x:.0f}" for x in a))
     per_round.append("resume no cache ms:      " + " ".join(f"{x:.0f}" for x in b))
     per_round.append("resume ratio:            " + " ".join(f"{y/x:.2f}" for x, y in zip(a, b)))
@@ -225,8 +261,11 @@ if rs:
     per_round.append("rss MiB every 100 turns: " + " ".join(
         f"{x['rss']/MiB:.0f}" for x in samples if x["turn"] % 100 == 0))
 
-print(f"memory: model {os.path.basename(model)}, threads {T}, rounds {R} (medians), temp 0, ignore_eos")
-print(f"tree {rev}, {ncpu} CPUs ({cpu}), load average {load0} at the start, {load1} at the end")
+print(f"memory: model {env.get('model')}, threads {env.get('threads')}, medians over {len(chat)} chat and "
+      f"{min(len(on), len(off))} resume rounds, temp 0, ignore_eos")
+print(f"tree {env.get('rev')}, {env.get('nproc')} CPUs ({env.get('cpu')})")
+for l in open(os.path.join(out, "runs")) if os.path.exists(os.path.join(out, "runs")) else []:
+    print("run " + l.rstrip())
 print()
 print("| metric | ours | baseline | ratio | target | met? |")
 print("|---|---|---|---|---|---|")

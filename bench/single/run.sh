@@ -4,7 +4,7 @@
 # against llama-bench, same llama.cpp build, same generated 135M q8_0 model,
 # same thread count, interleaved in the same run.
 #
-#   bench/single/run.sh [-p 512] [-n 128] [-t 2] [-r 5] [--build DIR] [--model GGUF] [--nice N]
+#   bench/single/run.sh [-p 512] [-n 128] [-t 2] [-r 5] [--build DIR] [--model GGUF]
 #
 # Each round runs, in alternating order, one process of each:
 #   ours        bench_single LIB MODEL -p P -n N -t T -r 1   (warm-up + 1 request:
@@ -14,8 +14,6 @@
 #   llama-bench -m MODEL -p 0 -n N -d P -t T -r 1 -o json     (tg N after a P-token
 #               context: what our decode does, since it follows the prompt)
 # and prints the medians over R rounds with the ratio ours/llama-bench.
-# --nice N runs every measured process (both sides alike) under `nice -n N`;
-# on a shared machine, as root, --nice -20 keeps other jobs off the cores.
 # Exits 0 whether or not the target (ratio >= 0.97) is met; 1 if something
 # could not run.
 set -euo pipefail
@@ -27,7 +25,6 @@ T=${T:-2}
 R=${R:-5}
 BUILD=${BUILD_DIR:-$ROOT/build}
 MODEL=""
-NICE=""
 TARGET=0.97
 # llama-bench's defaults, passed to both sides explicitly.
 NB=2048
@@ -42,8 +39,7 @@ while [ $# -gt 0 ]; do
     -r) R=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
     --model) MODEL=$2; shift 2 ;;
-    --nice) NICE=$2; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -99,30 +95,24 @@ fi
 # during the run must not swap binaries between rounds).
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-PRE=()
-if [ -n "$NICE" ]; then
-  nice -n "$NICE" true 2>/dev/null && [ "$(nice -n "$NICE" nice)" = "$NICE" ] ||
-    { echo "run.sh: cannot run at nice $NICE (negative values need root)" >&2; exit 1; }
-  PRE=(nice -n "$NICE")
-fi
 cp "$(readlink -f "$LIB")" "$OUT/libwasi_nn_llamacpp.so"
 LIB="$OUT/libwasi_nn_llamacpp.so"
 run_ours() {
-  "${PRE[@]}" "$BENCH" "$LIB" "$MODEL" -p "$P" -n "$N" -t "$T" -r 1 -b $NB -ub $NUB -fa $FA \
+  "$BENCH" "$LIB" "$MODEL" -p "$P" -n "$N" -t "$T" -r 1 -b $NB -ub $NUB -fa $FA \
     >"$OUT/ours-$1.jsonl" 2>"$OUT/ours-$1.err" || { cat "$OUT/ours-$1.err" >&2; exit 1; }
   # Decode from an (almost) empty cache, like llama-bench's plain tg: a
   # 2-token prompt (BOS and one word), so tokens are decoded at positions 2..N.
-  "${PRE[@]}" "$BENCH" "$LIB" "$MODEL" -p 2 -n "$N" -t "$T" -r 1 -b $NB -ub $NUB -fa $FA \
+  "$BENCH" "$LIB" "$MODEL" -p 2 -n "$N" -t "$T" -r 1 -b $NB -ub $NUB -fa $FA \
     >"$OUT/ours0-$1.jsonl" 2>"$OUT/ours0-$1.err" || { cat "$OUT/ours0-$1.err" >&2; exit 1; }
 }
 run_theirs() {
-  "${PRE[@]}" "$LLAMA_BENCH" -m "$MODEL" -p "$P" -n "$N" -t "$T" -r 1 -b $NB -ub $NUB -fa $FA -ctk f16 -ctv f16 -o json \
+  "$LLAMA_BENCH" -m "$MODEL" -p "$P" -n "$N" -t "$T" -r 1 -b $NB -ub $NUB -fa $FA -ctk f16 -ctv f16 -o json \
     >"$OUT/lb-$1.json" 2>"$OUT/lb-$1.err" || { cat "$OUT/lb-$1.err" >&2; exit 1; }
-  "${PRE[@]}" "$LLAMA_BENCH" -m "$MODEL" -p 0 -n "$N" -d "$P" -t "$T" -r 1 -b $NB -ub $NUB -fa $FA -ctk f16 -ctv f16 -o json \
+  "$LLAMA_BENCH" -m "$MODEL" -p 0 -n "$N" -d "$P" -t "$T" -r 1 -b $NB -ub $NUB -fa $FA -ctk f16 -ctv f16 -o json \
     >"$OUT/lbd-$1.json" 2>"$OUT/lbd-$1.err" || { cat "$OUT/lbd-$1.err" >&2; exit 1; }
 }
-log "model $MODEL, P=$P N=$N threads=$T, $R rounds${NICE:+, nice $NICE} (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-if [ -z "$NICE" ] && awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v n="$(nproc)" -v t="$T" 'BEGIN { exit !(l + t > n + 0.5) }'; then
+log "model $MODEL, P=$P N=$N threads=$T, $R rounds (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+if awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v n="$(nproc)" -v t="$T" 'BEGIN { exit !(l + t > n + 0.5) }'; then
   log "warning: the machine is busy; ggml's threads spin on barriers, so a core taken by another"
   log "         process slows both sides unevenly and the ratios are unreliable"
 fi
@@ -134,9 +124,9 @@ done
 # 5. The table.
 REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then REV="$REV+dirty"; fi
-python3 - "$OUT" "$R" "$P" "$N" "$T" "$MODEL" "$TARGET" "$(cut -d' ' -f1-3 /proc/loadavg)" "$REV" "$(nproc)" "${NICE:-0}" <<'EOF'
+python3 - "$OUT" "$R" "$P" "$N" "$T" "$MODEL" "$TARGET" "$(cut -d' ' -f1-3 /proc/loadavg)" "$REV" "$(nproc)" <<'EOF'
 import json, statistics, sys, os
-out, R, P, N, T, model, target, load, rev, ncpu, nice = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], float(sys.argv[7]), sys.argv[8], sys.argv[9], sys.argv[10], sys.argv[11]
+out, R, P, N, T, model, target, load, rev, ncpu = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], float(sys.argv[7]), sys.argv[8], sys.argv[9], sys.argv[10]
 ours_pp, ours_tg, ours_tg0, lb_pp, lb_tg, lb_tgd = [], [], [], [], [], []
 for i in range(1, R + 1):
     for line in open(os.path.join(out, f"ours-{i}.jsonl")):
@@ -160,7 +150,7 @@ rows = [
 ]
 print(f"single-stream: model {os.path.basename(model)}, threads {T}, repeats {R} (interleaved), P={P} N={N}, "
       f"n_batch 2048, n_ubatch 512, flash_attn auto, KV f16")
-print(f"tree {rev}, {ncpu} CPUs, nice {nice}, load average at the end {load}")
+print(f"tree {rev}, {ncpu} CPUs, load average at the end {load}")
 print()
 print("| metric | ours median t/s | llama-bench median t/s | ratio ours/llama-bench | target >= %.2f |" % target)
 print("|---|---|---|---|---|")
