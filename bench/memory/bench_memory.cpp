@@ -564,9 +564,16 @@ int run_resume(Bench& b, const Options& o) {
     const Bench::Mem m2 = b.memory();
     std::snprintf(extra, sizeof extra, ",\"states_saved\":%.0f,\"states_restored\":%.0f", m2.saved, m2.restored);
     print_turn("A-resumed-short", o.history + 3, resumed_short, extra);
-    const bool restored = m1.restored > m0.restored && m2.restored > m1.restored;
+    // Restored = the turn found A's KV again: at least the previous turn's
+    // prompt is cached (states_restored also counts B's restores).
+    const bool restored = m1.restored > m0.restored && m2.restored > m1.restored &&
+                          resumed.cached >= resident.input && resumed_short.cached >= resumed.input;
     if (o.host_cache > 0 && !restored) {
-        std::fprintf(stderr, "bench_memory: a resumed turn did not restore from the host cache\n");
+        std::fprintf(stderr,
+                     "bench_memory: a resumed turn did not get A's state back from the host cache (cached tokens "
+                     "%d and %d, want >= %d and >= %d)\n",
+                     static_cast<int>(resumed.cached), static_cast<int>(resumed_short.cached),
+                     static_cast<int>(resident.input), static_cast<int>(resumed.input));
         return 1;
     }
     std::printf(

@@ -14,6 +14,9 @@
 #   llama-bench -m MODEL -p 0 -n N -d P -t T -r 1 -o json     (tg N after a P-token
 #               context: what our decode does, since it follows the prompt)
 # and prints the medians over R rounds with the ratio ours/llama-bench.
+# A round during which other processes used more than MAX_FOREIGN (default
+# 0.05) of the machine's CPU is dropped and rerun (at most 4R attempts); each
+# round first waits for 3 quiet seconds (QUIET_WAIT, default 600 s in all).
 # Exits 0 whether or not the target (ratio >= 0.97) is met; 1 if something
 # could not run.
 set -euo pipefail
@@ -39,7 +42,7 @@ while [ $# -gt 0 ]; do
     -r) R=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
     --model) MODEL=$2; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -97,36 +100,90 @@ OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 cp "$(readlink -f "$LIB")" "$OUT/libwasi_nn_llamacpp.so"
 LIB="$OUT/libwasi_nn_llamacpp.so"
+# A measured process counts only if, while it ran, other processes used
+# less than MAX_FOREIGN of the machine's CPU time: ggml's threads spin on
+# barriers, so a core taken by anyone else slows a run several times over.
+# A round with a disturbed process is dropped and run again.
+MAX_FOREIGN=${MAX_FOREIGN:-0.05}
+QUIET_WAIT=${QUIET_WAIT:-600}
+CLK=$(getconf CLK_TCK)
+NCPU=$(nproc)
+busy_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat; }
+# measure OUTFILE CMD...: runs CMD (stdout to OUTFILE); fails the script if
+# CMD fails; returns 1 if the run was disturbed.
+measure() {
+  local out=$1; shift
+  local b0 b1 wall user sys
+  b0=$(busy_ticks)
+  { TIMEFORMAT='%3R %3U %3S'; time "$@" >"$out" 2>"$out.err"; } 2>"$out.time" ||
+    { cat "$out.err" >&2; echo "run.sh: failed: $*" >&2; exit 1; }
+  b1=$(busy_ticks)
+  read -r wall user sys <"$out.time"
+  awk -v b=$((b1 - b0)) -v clk="$CLK" -v u="$user" -v s="$sys" -v w="$wall" -v n="$NCPU" -v max="$MAX_FOREIGN" \
+      -v what="$(basename "$1") ${*:2:8}" \
+    'BEGIN { f = (b / clk - u - s) / (w * n); if (f < 0) f = 0
+             if (f > max) { printf "[bench/single] disturbed (others used %.0f%% of the CPU): %s\n", 100 * f, what > "/dev/stderr"; exit 1 } }'
+}
+# Waits (up to QUIET_WAIT seconds in all) for 3 quiet seconds.
+waited=0
+wait_quiet() {
+  local b0 b1 f
+  while :; do
+    b0=$(busy_ticks); sleep 3; b1=$(busy_ticks)
+    f=$(awk -v b=$((b1 - b0)) -v clk="$CLK" -v n="$NCPU" 'BEGIN { printf "%d", 100 * b / clk / (3 * n) }')
+    if awk -v f="$f" -v max="$MAX_FOREIGN" 'BEGIN { exit !(f / 100 <= max) }'; then return 0; fi
+    if ((waited >= QUIET_WAIT)); then return 0; fi
+    if ((waited % 60 == 0)); then log "waiting for a quiet machine (${f}% busy)"; fi
+    waited=$((waited + 3))
+  done
+}
 run_ours() {
-  "$BENCH" "$LIB" "$MODEL" -p "$P" -n "$N" -t "$T" -r 1 -b $NB -ub $NUB -fa $FA \
-    >"$OUT/ours-$1.jsonl" 2>"$OUT/ours-$1.err" || { cat "$OUT/ours-$1.err" >&2; exit 1; }
+  measure "$OUT/ours-$1.jsonl" "$BENCH" "$LIB" "$MODEL" -p "$P" -n "$N" -t "$T" -r 1 -b $NB -ub $NUB -fa $FA || return 1
   # Decode from an (almost) empty cache, like llama-bench's plain tg: a
   # 2-token prompt (BOS and one word), so tokens are decoded at positions 2..N.
-  "$BENCH" "$LIB" "$MODEL" -p 2 -n "$N" -t "$T" -r 1 -b $NB -ub $NUB -fa $FA \
-    >"$OUT/ours0-$1.jsonl" 2>"$OUT/ours0-$1.err" || { cat "$OUT/ours0-$1.err" >&2; exit 1; }
+  measure "$OUT/ours0-$1.jsonl" "$BENCH" "$LIB" "$MODEL" -p 2 -n "$N" -t "$T" -r 1 -b $NB -ub $NUB -fa $FA || return 1
 }
 run_theirs() {
-  "$LLAMA_BENCH" -m "$MODEL" -p "$P" -n "$N" -t "$T" -r 1 -b $NB -ub $NUB -fa $FA -ctk f16 -ctv f16 -o json \
-    >"$OUT/lb-$1.json" 2>"$OUT/lb-$1.err" || { cat "$OUT/lb-$1.err" >&2; exit 1; }
-  "$LLAMA_BENCH" -m "$MODEL" -p 0 -n "$N" -d "$P" -t "$T" -r 1 -b $NB -ub $NUB -fa $FA -ctk f16 -ctv f16 -o json \
-    >"$OUT/lbd-$1.json" 2>"$OUT/lbd-$1.err" || { cat "$OUT/lbd-$1.err" >&2; exit 1; }
+  measure "$OUT/lb-$1.json" "$LLAMA_BENCH" -m "$MODEL" -p "$P" -n "$N" -t "$T" -r 1 -b $NB -ub $NUB -fa $FA \
+    -ctk f16 -ctv f16 -o json || return 1
+  measure "$OUT/lbd-$1.json" "$LLAMA_BENCH" -m "$MODEL" -p 0 -n "$N" -d "$P" -t "$T" -r 1 -b $NB -ub $NUB -fa $FA \
+    -ctk f16 -ctv f16 -o json || return 1
 }
 log "model $MODEL, P=$P N=$N threads=$T, $R rounds (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-if awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v n="$(nproc)" -v t="$T" 'BEGIN { exit !(l + t > n + 0.5) }'; then
-  log "warning: the machine is busy; ggml's threads spin on barriers, so a core taken by another"
-  log "         process slows both sides unevenly and the ratios are unreliable"
-fi
-for ((i = 1; i <= R; i++)); do
-  if ((i % 2)); then run_ours "$i"; run_theirs "$i"; else run_theirs "$i"; run_ours "$i"; fi
-  log "round $i/$R done"
+clean=0
+attempts=0
+dropped=0
+max_attempts=$((R * 4))
+while ((clean < R && attempts < max_attempts)); do
+  attempts=$((attempts + 1))
+  i=$((clean + 1))
+  wait_quiet
+  if ((attempts % 2)); then
+    run_ours "$i" && run_theirs "$i" && ok=1 || ok=0
+  else
+    run_theirs "$i" && run_ours "$i" && ok=1 || ok=0
+  fi
+  if ((ok)); then
+    clean=$i
+    log "round $i/$R done"
+  else
+    dropped=$((dropped + 1))
+    rm -f "$OUT"/*-"$i".json*
+  fi
 done
+if ((clean == 0)); then
+  echo "run.sh: no undisturbed round in $attempts attempts; rerun on a quieter machine (or MAX_FOREIGN=1 to keep disturbed runs)" >&2
+  exit 1
+fi
+((clean == R)) || log "warning: only $clean undisturbed rounds of $R in $attempts attempts"
 
 # 5. The table.
 REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then REV="$REV+dirty"; fi
-python3 - "$OUT" "$R" "$P" "$N" "$T" "$MODEL" "$TARGET" "$(cut -d' ' -f1-3 /proc/loadavg)" "$REV" "$(nproc)" <<'EOF'
+python3 - "$OUT" "$clean" "$P" "$N" "$T" "$MODEL" "$TARGET" "$(cut -d' ' -f1-3 /proc/loadavg)" "$REV" "$(nproc)" \
+  "$dropped" "$MAX_FOREIGN" <<'EOF'
 import json, statistics, sys, os
-out, R, P, N, T, model, target, load, rev, ncpu = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], float(sys.argv[7]), sys.argv[8], sys.argv[9], sys.argv[10]
+out, R, P, N, T, model, target, load, rev, ncpu, dropped, max_foreign = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], float(sys.argv[7]), sys.argv[8], sys.argv[9], sys.argv[10], sys.argv[11], float(sys.argv[12])
 ours_pp, ours_tg, ours_tg0, lb_pp, lb_tg, lb_tgd = [], [], [], [], [], []
 for i in range(1, R + 1):
     for line in open(os.path.join(out, f"ours-{i}.jsonl")):
@@ -150,7 +207,8 @@ rows = [
 ]
 print(f"single-stream: model {os.path.basename(model)}, threads {T}, repeats {R} (interleaved), P={P} N={N}, "
       f"n_batch 2048, n_ubatch 512, flash_attn auto, KV f16")
-print(f"tree {rev}, {ncpu} CPUs, load average at the end {load}")
+print(f"tree {rev}, {ncpu} CPUs, load average at the end {load}; "
+      f"{dropped} disturbed rounds dropped (others above {100 * max_foreign:.0f}% of the CPU)")
 print()
 print("| metric | ours median t/s | llama-bench median t/s | ratio ours/llama-bench | target >= %.2f |" % target)
 print("|---|---|---|---|---|")

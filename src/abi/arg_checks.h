@@ -12,6 +12,17 @@
 
 namespace wnl::abi {
 
+// The integer a caller passed for a C enum. A hostile or buggy caller may
+// pass any int; reading it through the enum type would be undefined
+// behaviour (and UBSan's -fsanitize=enum says so), so copy the bytes.
+template <typename Enum>
+int raw_enum(const Enum& e) {
+    static_assert(sizeof(Enum) == sizeof(int), "C enums here are int-sized");
+    int v;
+    std::memcpy(&v, &e, sizeof v);
+    return v;
+}
+
 inline void bad_arg(const char* call, const std::string& what) {
     log(LogLevel::error, "abi", std::string(call) + ": " + what);
 }

@@ -28,9 +28,8 @@ struct Legacy {
             bad_arg(call, "tensor is NULL");
             return Status::invalid_argument;
         }
-        if (t->type != u8) {
-            bad_arg(call, "tensor type must be u8 (" + std::to_string(u8) + ") for text, got " +
-                              std::to_string(static_cast<int>(t->type)));
+        if (const int type = raw_enum(t->type); type != u8) {
+            bad_arg(call, "tensor type must be u8 (" + std::to_string(u8) + ") for text, got " + std::to_string(type));
             return Status::invalid_argument;
         }
         if (!t->data) {
@@ -77,7 +76,7 @@ wasi_nn_error deinit_backend(void* ctx) {
 }
 wasi_nn_error load(void* ctx, graph_builder_array* builder, graph_encoding encoding, execution_target target,
                    graph* g) {
-    return S::run("load", [&] { return S::load(ctx, builder, encoding, target, g); });
+    return S::run("load", [&] { return S::load(ctx, builder, raw_enum(encoding), raw_enum(target), g); });
 }
 wasi_nn_error load_by_name(void* ctx, const char* name, uint32_t name_len, graph* g) {
     return S::run("load_by_name", [&] { return S::load_by_name_with_config(ctx, name, name_len, nullptr, 0, g); });
@@ -137,7 +136,7 @@ wasi_nn_error run_inference(void* ctx, graph_execution_context exec, uint32_t in
     });
 }
 wasi_nn_error get_backend_status(void* ctx, backend_status_type type, char* buf, uint32_t buf_size) {
-    return S::run("get_backend_status", [&] { return S::get_backend_status(ctx, type, buf, buf_size); });
+    return S::run("get_backend_status", [&] { return S::get_backend_status(ctx, raw_enum(type), buf, buf_size); });
 }
 wasi_nn_error compute_single(void* ctx, graph_execution_context) {
     return S::run("compute_single", [&] { return S::streaming(ctx, "compute_single"); });
