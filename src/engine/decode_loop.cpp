@@ -371,6 +371,7 @@ void DecodeLoop::start(Slot& slot, std::shared_ptr<Request> req, Clock::time_poi
         finish(slot, Status::invalid_argument, "error", err);
         return;
     }
+    slot.greedy = is_plain_greedy(r.sampling);
 
     // Reuse the longest cached prefix; at least one prompt token is decoded
     // again so that there are logits to sample from.
@@ -461,7 +462,8 @@ void DecodeLoop::after_decode(Slot& slot) {
     Request& r = *slot.req;
     const int32_t idx = slot.batch_index;
     slot.batch_index = -1;
-    const llama_token tok = common_sampler_sample(slot.sampler.get(), ctx_, idx);
+    llama_token tok = slot.greedy ? greedy_token(ctx_, model_->get(), idx, r.stopping.ignore_eos) : LLAMA_TOKEN_NULL;
+    if (tok == LLAMA_TOKEN_NULL) tok = common_sampler_sample(slot.sampler.get(), ctx_, idx);
     common_sampler_accept(slot.sampler.get(), tok, true);
     auto now = Clock::now();
     if (slot.n_generated == 0) slot.t_first_token = now;

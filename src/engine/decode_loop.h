@@ -97,6 +97,7 @@ private:
         int32_t batch_index = -1;  // row of this slot's logits in the batch, or -1
         llama_token last_token = 0;
         SamplerPtr sampler;
+        bool greedy = false;  // is_plain_greedy: argmax, no candidate list
         StopMatcher stop;
         size_t shown = 0;  // bytes of text passed to on_text
         int32_t n_generated = 0;

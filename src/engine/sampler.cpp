@@ -51,6 +51,36 @@ static common_params_sampling to_common(const llama_model* model, const Sampling
     return p;
 }
 
+bool is_plain_greedy(const SamplingConfig& c) {
+    return c.temp <= 0.0f && c.dynatemp_range <= 0.0f && c.mirostat == 0 && c.repeat_penalty == 1.0f &&
+           c.presence_penalty == 0.0f && c.frequency_penalty == 0.0f && c.dry_multiplier == 0.0f &&
+           c.xtc_probability <= 0.0f && c.typical_p >= 1.0f && c.logit_bias.empty() && c.grammar.empty() &&
+           c.json_schema.empty();
+}
+
+int32_t greedy_token(llama_context* ctx, const llama_model* model, int32_t idx, bool ignore_eos) {
+    const llama_vocab* vocab = llama_model_get_vocab(model);
+    const float* logits = llama_get_logits_ith(ctx, idx);
+    const int32_t n_vocab = llama_vocab_n_tokens(vocab);
+    if (!logits || n_vocab <= 0) return LLAMA_TOKEN_NULL;
+    // Ties (rare with float logits) go to the lowest id.
+    int32_t best = 0;
+    float best_logit = logits[0];
+    for (int32_t t = 1; t < n_vocab; ++t) {
+        if (logits[t] > best_logit) {
+            best_logit = logits[t];
+            best = t;
+        }
+    }
+    if (ignore_eos && llama_vocab_is_eog(vocab, best)) return LLAMA_TOKEN_NULL;
+    int32_t n_suppress = 0;
+    const llama_token* suppress = llama_vocab_get_suppress_tokens(vocab, &n_suppress);
+    for (int32_t i = 0; i < n_suppress; ++i) {
+        if (suppress[i] == best) return LLAMA_TOKEN_NULL;
+    }
+    return best;
+}
+
 Status make_sampler(const llama_model* model, const SamplingConfig& sampling, bool ignore_eos, int32_t n_ctx,
                     SamplerPtr* out, std::string* error) {
     common_params_sampling p = to_common(model, sampling, ignore_eos, n_ctx);
