@@ -112,12 +112,14 @@ TEST(Scheduling, HighPriorityIsAdmittedFirst) {
     std::string r0, rl, rh;
     std::atomic<int> order{0};
     int low_done = 0, high_done = 0;
-        // The running request holds the only slot long enough for both others
-    // to be queued behind it, even on a loaded machine.
+    // The running request holds the only slot long enough for both others
+    // to be queued behind it, even on a loaded machine. The low request is
+    // long and the high one short, so the order in which they return is the
+    // order they were admitted by a wide margin, not by a thread's luck.
     std::thread t0([&] { s.turn(running, "Once upon a time", &r0, "{\"max_tokens\":-1,\"ignore_eos\":true,\"max_time_ms\":1500}"); });
     std::this_thread::sleep_for(milliseconds(80));
     std::thread tl([&] {
-        s.turn(low, "Once upon a time", &rl, "{\"priority\":\"low\",\"max_tokens\":4}");
+        s.turn(low, "Once upon a time", &rl, "{\"priority\":\"low\",\"max_tokens\":200,\"ignore_eos\":true}");
         low_done = ++order;
     });
     std::this_thread::sleep_for(milliseconds(40));
