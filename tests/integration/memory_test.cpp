@@ -161,6 +161,26 @@ TEST(Memory, DroppedSessionsLeaveTheCache) {
     EXPECT_EQ(status(s, BACKEND_STATUS_MEMORY)["host_cache"]["entries"], 0);
 }
 
+TEST(Memory, DeinitForgetsItsSessionsStateInASharedLoop) {
+    // Two backend contexts share the model's decode loop and host cache;
+    // the one that goes takes its sessions' cached state with it.
+    const std::string cfg = chat_config("\"max_concurrent\":1");
+    WamrSession stays(model_path("stories260K.gguf"), cfg);
+    {
+        WamrSession goes(model_path("stories260K.gguf"), cfg);
+        for (int i = 0; i < 4; ++i) {
+            auto e = goes.open("goes-" + std::to_string(i));
+            ASSERT_EQ(turn(goes, e, user_message(i, 0)).rc, success);
+            WamrApi::get().close_execution_context(goes.ctx(), e);
+        }
+        EXPECT_GT(status(stays, BACKEND_STATUS_MEMORY)["host_cache"]["entries"].get<int>(), 0)
+            << "the other context sees the shared loop's cache";
+    }
+    auto e = stays.open();  // the loop applies the forgets on its next turn
+    ASSERT_EQ(turn(stays, e, "hello").rc, success);
+    EXPECT_EQ(status(stays, BACKEND_STATUS_MEMORY)["host_cache"]["entries"], 0);
+}
+
 TEST(Memory, RssAboveTheBoundDropsCachedStateNotRunningRequests) {
     // Any real process is above a 1-byte bound: cached state is dropped,
     // while the requests themselves all complete.
