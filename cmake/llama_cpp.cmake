@@ -31,7 +31,24 @@ target_link_libraries(llama_cpp INTERFACE
 
 if(EXISTS "${LLAMA_CPP_BUILD}/ggml/src/ggml-cuda")
   find_package(CUDAToolkit REQUIRED)
-  target_link_libraries(llama_cpp INTERFACE CUDA::cudart_static CUDA::cublas_static CUDA::cublasLt_static CUDA::cuda_driver)
+  # The static CUDA libraries where the toolkit ships them (cudart does;
+  # cuBLAS often only as shared objects), the shared ones otherwise.
+  set(_cuda_libs "")
+  foreach(_lib cudart cublas cublasLt)
+    if(TARGET CUDA::${_lib}_static)
+      list(APPEND _cuda_libs CUDA::${_lib}_static)
+    else()
+      list(APPEND _cuda_libs CUDA::${_lib})
+    endif()
+  endforeach()
+  list(APPEND _cuda_libs CUDA::cuda_driver)
+  # ggml-cuda uses NCCL when its configure found it.
+  load_cache("${LLAMA_CPP_BUILD}" READ_WITH_PREFIX _llama_ GGML_CUDA_NCCL NCCL_LIBRARY)
+  if(_llama_GGML_CUDA_NCCL AND _llama_NCCL_LIBRARY AND EXISTS "${_llama_NCCL_LIBRARY}")
+    list(APPEND _cuda_libs "${_llama_NCCL_LIBRARY}")
+  endif()
+  target_link_libraries(llama_cpp INTERFACE ${_cuda_libs})
+  message(STATUS "wasi-nn-llama: CUDA build, linking ${_cuda_libs}")
   set(WASI_NN_LLAMA_CUDA ON)
 endif()
 
