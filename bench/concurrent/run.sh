@@ -71,48 +71,19 @@ command -v curl >/dev/null || { echo "run.sh: curl is needed" >&2; exit 1; }
 
 log() { printf '[bench/concurrent] %s\n' "$*" >&2; }
 
+. "$ROOT/bench/common.sh"
+
 # 1. llama.cpp's reference tools, same commit and flags as our library links.
-LLAMA_PREFIX=$("$ROOT/scripts/llama-cpp.sh" --with-bench-tools | tail -1)
+LLAMA_PREFIX=$(bench_llama_prefix)
 BB="$LLAMA_PREFIX/build/bin/llama-batched-bench"
 SERVER="$LLAMA_PREFIX/build/bin/llama-server"
 for x in "$BB" "$SERVER"; do [ -x "$x" ] || { echo "run.sh: $x missing" >&2; exit 1; }; done
 
 # 2. Our library, the model maker and the bench program.
-LIB="$BUILD/src/libwasi_nn_llamacpp.so"
-MKMODEL="$BUILD/tools/mkmodel/wasi-nn-llama-mkmodel"
-[ -f "$BUILD/build.ninja" ] || [ -f "$BUILD/Makefile" ] || {
-  echo "run.sh: no configured build in $BUILD (run scripts/build.sh first)" >&2; exit 1; }
-targets=(wasi_nn_llamacpp wasi-nn-llama-mkmodel)
-BENCH="$BUILD/bench/bench_concurrent"
-have_target=0
-if grep -q '^bench_concurrent:' <<<"$(cmake --build "$BUILD" --target help 2>/dev/null || true)"; then
-  have_target=1
-  targets+=(bench_concurrent)
-fi
-if ! cmake --build "$BUILD" --target "${targets[@]}" >"$BUILD/bench-concurrent-build.log" 2>&1; then
-  if [ -f "$LIB" ] && [ -x "$MKMODEL" ] && { [ $have_target = 0 ] || [ -x "$BENCH" ]; }; then
-    log "build failed (see $BUILD/bench-concurrent-build.log); using the binaries already built"
-  else
-    tail -30 "$BUILD/bench-concurrent-build.log" >&2; exit 1
-  fi
-fi
-if [ $have_target = 0 ]; then
-  # bench/ is not in the CMake tree: compile the one file directly.
-  BENCH="$BUILD/bench-concurrent/bench_concurrent"
-  mkdir -p "$(dirname "$BENCH")"
-  if [ ! -x "$BENCH" ] || [ "$ROOT/bench/concurrent/bench_concurrent.cpp" -nt "$BENCH" ] ||
-     [ "$ROOT/include/wasi_nn_llamacpp.h" -nt "$BENCH" ]; then
-    "${CXX:-c++}" -std=c++17 -O2 -pthread -I"$ROOT/include" "$ROOT/bench/concurrent/bench_concurrent.cpp" -ldl \
-      -o "$BENCH"
-  fi
-fi
+bench_build bench_concurrent
 
-# 3. The model: SmolLM-135M-shaped llama, q8_0, random weights (docs/mkmodel.md).
-if [ ! -f "$MODEL" ]; then
-  log "generating $MODEL"
-  mkdir -p "$(dirname "$MODEL")"
-  "$MKMODEL" --preset 135m -q -o "$MODEL" >/dev/null
-fi
+# 3. The model.
+bench_model "$MODEL"
 
 # 4. Rounds, on a snapshot of the library (a rebuild in the tree during the
 # run must not swap binaries between rounds).

@@ -73,48 +73,17 @@ if [ -n "$REPORT" ]; then
   [ -f "$REPORT/env" ] || { echo "run.sh: $REPORT/env missing: not a kept --out directory" >&2; exit 1; }
   OUT=$REPORT
 else
-# 1. Our library, the model maker and the bench program.
-LIB="$BUILD/src/libwasi_nn_llamacpp.so"
-MKMODEL="$BUILD/tools/mkmodel/wasi-nn-llama-mkmodel"
-[ -f "$BUILD/build.ninja" ] || [ -f "$BUILD/Makefile" ] || {
-  echo "run.sh: no configured build in $BUILD (run scripts/build.sh first)" >&2; exit 1; }
-targets=(wasi_nn_llamacpp wasi-nn-llama-mkmodel)
-BENCH="$BUILD/bench/bench_memory"
-have_target=0
-if grep -q '^bench_memory:' <<<"$(cmake --build "$BUILD" --target help 2>/dev/null || true)"; then
-  have_target=1
-  targets+=(bench_memory)
-fi
-if ! cmake --build "$BUILD" --target "${targets[@]}" >"$BUILD/bench-memory-build.log" 2>&1; then
-  if [ -f "$LIB" ] && [ -x "$MKMODEL" ] && { [ $have_target = 0 ] || [ -x "$BENCH" ]; }; then
-    log "build failed (see $BUILD/bench-memory-build.log); using the binaries already built"
-  else
-    tail -30 "$BUILD/bench-memory-build.log" >&2; exit 1
-  fi
-fi
-if [ $have_target = 0 ]; then
-  # bench/ is not in the CMake tree: compile the one file directly.
-  BENCH="$BUILD/bench-memory/bench_memory"
-  mkdir -p "$(dirname "$BENCH")"
-  if [ ! -x "$BENCH" ] || [ "$ROOT/bench/memory/bench_memory.cpp" -nt "$BENCH" ] ||
-     [ "$ROOT/include/wasi_nn_llamacpp.h" -nt "$BENCH" ]; then
-    "${CXX:-c++}" -std=c++17 -O2 -pthread -I"$ROOT/include" "$ROOT/bench/memory/bench_memory.cpp" -ldl \
-      -o "$BENCH"
-  fi
-fi
-
-# llama.cpp's llama-bench, same commit: the reference for prefill at depth.
-LLAMA_PREFIX=$("$ROOT/scripts/llama-cpp.sh" --with-bench-tools | tail -1)
+. "$ROOT/bench/common.sh"
+# 1. Our library, the model maker and the bench program, and llama.cpp's
+# llama-bench, same commit: the reference for prefill at depth.
+bench_build bench_memory
+LLAMA_PREFIX=$(bench_llama_prefix)
 LLAMA_BENCH="$LLAMA_PREFIX/build/bin/llama-bench"
 [ -x "$LLAMA_BENCH" ] || { echo "run.sh: $LLAMA_BENCH missing" >&2; exit 1; }
 
-# 2. The model: SmolLM-135M-shaped llama, q8_0, random weights, synthetic
-# vocabulary with ChatML markers and the ChatML template (docs/mkmodel.md).
-if [ ! -f "$MODEL" ]; then
-  log "generating $MODEL"
-  mkdir -p "$(dirname "$MODEL")"
-  "$MKMODEL" --preset 135m --chat-template chatml -q -o "$MODEL" >/dev/null
-fi
+# 2. The model, with a synthetic vocabulary with ChatML markers and the
+# ChatML template.
+bench_model "$MODEL" --chat-template chatml
 
 # 3. The runs, on a snapshot of the library and the bench (a rebuild in the
 # tree during the run must not swap binaries between rounds).

@@ -52,47 +52,16 @@ command -v python3 >/dev/null || { echo "run.sh: python3 is needed to read the r
 
 log() { printf '[bench/single] %s\n' "$*" >&2; }
 
+. "$ROOT/bench/common.sh"
+
 # 1. llama.cpp's reference tools, same commit and flags as our library links.
-LLAMA_PREFIX=$("$ROOT/scripts/llama-cpp.sh" --with-bench-tools | tail -1)
+LLAMA_PREFIX=$(bench_llama_prefix)
 LLAMA_BENCH="$LLAMA_PREFIX/build/bin/llama-bench"
 [ -x "$LLAMA_BENCH" ] || { echo "run.sh: $LLAMA_BENCH missing" >&2; exit 1; }
 
-# 2. Our library, the model maker and the bench program.
-LIB="$BUILD/src/libwasi_nn_llamacpp.so"
-MKMODEL="$BUILD/tools/mkmodel/wasi-nn-llama-mkmodel"
-[ -f "$BUILD/build.ninja" ] || [ -f "$BUILD/Makefile" ] || {
-  echo "run.sh: no configured build in $BUILD (run scripts/build.sh first)" >&2; exit 1; }
-targets=(wasi_nn_llamacpp wasi-nn-llama-mkmodel)
-BENCH="$BUILD/bench/bench_single"
-have_target=0
-build_targets=$(cmake --build "$BUILD" --target help 2>/dev/null || true)
-if grep -q '^bench_single:' <<<"$build_targets"; then
-  have_target=1
-  targets+=(bench_single)
-fi
-if ! cmake --build "$BUILD" --target "${targets[@]}" >"$BUILD/bench-single-build.log" 2>&1; then
-  if [ -f "$LIB" ] && [ -x "$MKMODEL" ] && { [ $have_target = 0 ] || [ -x "$BENCH" ]; }; then
-    log "build failed (see $BUILD/bench-single-build.log); using the binaries already built"
-  else
-    tail -30 "$BUILD/bench-single-build.log" >&2; exit 1
-  fi
-fi
-if [ $have_target = 0 ]; then
-  # bench/ is not in the CMake tree yet: compile the one file directly.
-  BENCH="$BUILD/bench-single/bench_single"
-  mkdir -p "$(dirname "$BENCH")"
-  if [ ! -x "$BENCH" ] || [ "$ROOT/bench/single/bench_single.cpp" -nt "$BENCH" ] ||
-     [ "$ROOT/include/wasi_nn_llamacpp.h" -nt "$BENCH" ]; then
-    "${CXX:-c++}" -std=c++17 -O2 -I"$ROOT/include" "$ROOT/bench/single/bench_single.cpp" -ldl -o "$BENCH"
-  fi
-fi
-
-# 3. The model: SmolLM-135M-shaped llama, q8_0, random weights (docs/mkmodel.md).
-if [ ! -f "$MODEL" ]; then
-  log "generating $MODEL"
-  mkdir -p "$(dirname "$MODEL")"
-  "$MKMODEL" --preset 135m -q -o "$MODEL" >/dev/null
-fi
+# 2. Our library, the model maker and the bench program; 3. the model.
+bench_build bench_single
+bench_model "$MODEL"
 
 # 4. Interleaved rounds, on a snapshot of the library (a rebuild in the tree
 # during the run must not swap binaries between rounds).
