@@ -35,3 +35,41 @@ bench_model() {
   mkdir -p "$(dirname "$path")"
   "$MKMODEL" --preset 135m "$@" -q -o "$path" >/dev/null
 }
+
+# Measuring on a shared machine. A measured command counts only if, while it
+# ran, other processes used less than MAX_FOREIGN (a fraction; the caller
+# sets it) of the machine's CPU time: ggml's threads spin on barriers, so a
+# core taken by anyone else slows a run several times over. A round with a
+# disturbed command is dropped and run again by the caller.
+CLK=$(getconf CLK_TCK)
+NCPU=$(nproc)
+busy_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat; }
+# measure OUTFILE CMD...: runs CMD (stdout to OUTFILE); fails the script if
+# CMD fails; returns 1 if the run was disturbed.
+measure() {
+  local out=$1; shift
+  local b0 b1 wall user sys verdict
+  b0=$(busy_ticks)
+  { TIMEFORMAT='%3R %3U %3S'; time "$@" >"$out" 2>"$out.err"; } 2>"$out.time" ||
+    { cat "$out.err" >&2; echo "run.sh: failed: $*" >&2; exit 1; }
+  b1=$(busy_ticks)
+  read -r wall user sys <"$out.time"
+  verdict=$(awk -v b=$((b1 - b0)) -v clk="$CLK" -v u="$user" -v s="$sys" -v w="$wall" -v n="$NCPU" -v max="$MAX_FOREIGN" \
+      -v what="$(basename "$1") ${*:2:8}" \
+    'BEGIN { f = (b / clk - u - s) / (w * n); if (f < 0) f = 0
+             if (f > max) { printf "disturbed (others used %.0f%% of the CPU): %s", 100 * f, what; exit 1 } }') ||
+    { log "$verdict"; return 1; }
+}
+# Waits (up to QUIET_WAIT seconds in all) for 3 quiet seconds.
+waited=0
+wait_quiet() {
+  local b0 b1 f
+  while :; do
+    b0=$(busy_ticks); sleep 3; b1=$(busy_ticks)
+    f=$(awk -v b=$((b1 - b0)) -v clk="$CLK" -v n="$NCPU" 'BEGIN { printf "%d", 100 * b / clk / (3 * n) }')
+    if awk -v f="$f" -v max="$MAX_FOREIGN" 'BEGIN { exit !(f / 100 <= max) }'; then return 0; fi
+    if ((waited >= QUIET_WAIT)); then return 0; fi
+    if ((waited % 60 == 0)); then log "waiting for a quiet machine (${f}% busy)"; fi
+    waited=$((waited + 3))
+  done
+}

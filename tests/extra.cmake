@@ -9,13 +9,13 @@ endforeach()
 if(TARGET wasi-nn-llama-mkmodel)
   add_test(NAME tools.mkmodel
     COMMAND bash "${CMAKE_CURRENT_SOURCE_DIR}/mkmodel_test.sh" "${PROJECT_BINARY_DIR}" "${LLAMA_CPP_BIN}" "${LLAMA_CPP_SRC}")
-  set_tests_properties(tools.mkmodel PROPERTIES LABELS integration TIMEOUT 900)
+  set_tests_properties(tools.mkmodel PROPERTIES LABELS integration TIMEOUT 900 RUN_SERIAL TRUE)
 endif()
 
 add_test(NAME tools.cli_run
   COMMAND "$<TARGET_FILE:wasi-nn-llama>" run -q -m "${WNL_MODELS_DIR}/stories260K.gguf" -p "Once upon a time"
           --config "{\"temp\":0,\"max_tokens\":32,\"logging\":{\"level\":\"warn\"}}")
-set_tests_properties(tools.cli_run PROPERTIES LABELS integration
+set_tests_properties(tools.cli_run PROPERTIES LABELS integration RUN_SERIAL TRUE
   PASS_REGULAR_EXPRESSION "there was a little girl named Lily. She loved to play outside in the park. One day, she saw")
 
 # 64 threads on 8 backend contexts and 2 models; 4 requests each to fit CI
@@ -26,14 +26,14 @@ target_link_libraries(stress_test PRIVATE ${CMAKE_DL_LIBS} Threads::Threads)
 target_compile_definitions(stress_test PRIVATE ${WNL_TEST_DEFS})
 add_dependencies(stress_test wasi_nn_llamacpp)
 add_test(NAME stress.mixed COMMAND stress_test 64 4 8)
-set_tests_properties(stress.mixed PROPERTIES LABELS stress TIMEOUT 900)
+set_tests_properties(stress.mixed PROPERTIES LABELS stress TIMEOUT 900 RUN_SERIAL TRUE)
 
 # cmake --install into a temporary prefix, then find_package and pkg-config
 # consumers and the installed CLI (docs/install.md).
 add_test(NAME tools.install
   COMMAND bash "${CMAKE_CURRENT_SOURCE_DIR}/install_test.sh" "${PROJECT_BINARY_DIR}" "${PROJECT_SOURCE_DIR}")
-set_tests_properties(tools.install PROPERTIES LABELS integration TIMEOUT 600)
+set_tests_properties(tools.install PROPERTIES LABELS integration TIMEOUT 600 RUN_SERIAL TRUE)
 
 add_test(NAME tools.rpc_servers
   COMMAND bash "${CMAKE_CURRENT_SOURCE_DIR}/rpc_test.sh" "$<TARGET_FILE:wasi-nn-llama>" "${LLAMA_CPP_BIN}" "${WNL_MODELS_DIR}")
-set_tests_properties(tools.rpc_servers PROPERTIES LABELS integration TIMEOUT 300)
+set_tests_properties(tools.rpc_servers PROPERTIES LABELS integration TIMEOUT 300 RUN_SERIAL TRUE)

@@ -72,30 +72,15 @@
 #include <thread>
 #include <vector>
 
-#include "wasi_nn_llamacpp.h"
+#include "bench_api.h"
 
 namespace {
 
+using bench::json_number;
+using bench::median;
+using Api = bench::WamrApi;
+
 using Clock = std::chrono::steady_clock;
-
-struct Api {
-    decltype(&::init_backend_with_config) init_backend_with_config = nullptr;
-    decltype(&::deinit_backend) deinit_backend = nullptr;
-    decltype(&::load_by_name_with_config) load_by_name_with_config = nullptr;
-    decltype(&::init_execution_context) init_execution_context = nullptr;
-    decltype(&::close_execution_context) close_execution_context = nullptr;
-    decltype(&::set_input) set_input = nullptr;
-    decltype(&::compute) compute = nullptr;
-    decltype(&::get_output) get_output = nullptr;
-    decltype(&::get_backend_status) get_backend_status = nullptr;
-};
-
-template <typename F>
-bool sym(void* h, const char* name, F* out) {
-    *out = reinterpret_cast<F>(dlsym(h, name));
-    if (!*out) std::fprintf(stderr, "bench_concurrent: symbol %s missing: %s\n", name, dlerror());
-    return *out != nullptr;
-}
 
 struct Options {
     std::string lib, model, prompts_out;
@@ -168,18 +153,6 @@ bool parse(int argc, char** argv, Options* o) {
     o->model = pos[1];
     if (o->ctx == 0) o->ctx = o->p + o->n;
     return true;
-}
-
-// The value of the first occurrence of a numeric key in a JSON document.
-bool json_number(const std::string& j, const char* key, double* out) {
-    std::string k = std::string("\"") + key + "\"";
-    size_t at = j.find(k);
-    if (at == std::string::npos) return false;
-    at += k.size();
-    while (at < j.size() && (j[at] == ' ' || j[at] == ':')) ++at;
-    char* end = nullptr;
-    *out = std::strtod(j.c_str() + at, &end);
-    return end != j.c_str() + at;
 }
 
 std::string json_string(const std::string& s) {
@@ -293,13 +266,6 @@ std::string make_prompt(int k, int n_words) {
     return s;
 }
 
-double median(std::vector<double> v) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    size_t m = v.size() / 2;
-    return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
-
 // Nearest-rank percentile.
 double percentile(std::vector<double> v, double q) {
     if (v.empty()) return 0;
@@ -377,21 +343,8 @@ int main(int argc, char** argv) {
     Options o;
     if (!parse(argc, argv, &o)) return 2;
 
-    void* h = dlopen(o.lib.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        std::fprintf(stderr, "bench_concurrent: dlopen %s: %s\n", o.lib.c_str(), dlerror());
-        return 1;
-    }
     Api api;
-    if (!sym(h, "init_backend_with_config", &api.init_backend_with_config) ||
-        !sym(h, "deinit_backend", &api.deinit_backend) ||
-        !sym(h, "load_by_name_with_config", &api.load_by_name_with_config) ||
-        !sym(h, "init_execution_context", &api.init_execution_context) ||
-        !sym(h, "close_execution_context", &api.close_execution_context) ||
-        !sym(h, "set_input", &api.set_input) || !sym(h, "compute", &api.compute) ||
-        !sym(h, "get_output", &api.get_output) || !sym(h, "get_backend_status", &api.get_backend_status)) {
-        return 1;
-    }
+    if (!bench::load_api(o.lib, "bench_concurrent", &api)) return 1;
 
     const std::string backend_cfg = R"({"logging":{"level":"error"}})";
     void* ctx = nullptr;

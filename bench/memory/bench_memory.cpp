@@ -70,29 +70,13 @@
 #include <thread>
 #include <vector>
 
-#include "wasi_nn_llamacpp.h"
+#include "bench_api.h"
 
 namespace {
 
-struct Api {
-    decltype(&::init_backend_with_config) init_backend_with_config = nullptr;
-    decltype(&::deinit_backend) deinit_backend = nullptr;
-    decltype(&::load_by_name_with_config) load_by_name_with_config = nullptr;
-    decltype(&::init_execution_context) init_execution_context = nullptr;
-    decltype(&::init_execution_context_with_session_id) init_session = nullptr;
-    decltype(&::close_execution_context) close_execution_context = nullptr;
-    decltype(&::set_input) set_input = nullptr;
-    decltype(&::compute) compute = nullptr;
-    decltype(&::get_output) get_output = nullptr;
-    decltype(&::get_backend_status) get_backend_status = nullptr;
-};
-
-template <typename F>
-bool sym(void* h, const char* name, F* out) {
-    *out = reinterpret_cast<F>(dlsym(h, name));
-    if (!*out) std::fprintf(stderr, "bench_memory: symbol %s missing: %s\n", name, dlerror());
-    return *out != nullptr;
-}
+using bench::json_number;
+using bench::median;
+using Api = bench::WamrApi;
 
 struct Options {
     std::string lib, model, mode;
@@ -206,18 +190,6 @@ bool parse(int argc, char** argv, Options* o) {
     return true;
 }
 
-// The value of a numeric key in a JSON text, searching from `from`.
-bool json_number(const std::string& j, const char* key, double* out, size_t from = 0) {
-    std::string k = std::string("\"") + key + "\"";
-    size_t at = j.find(k, from);
-    if (at == std::string::npos) return false;
-    at += k.size();
-    while (at < j.size() && (j[at] == ' ' || j[at] == ':')) ++at;
-    char* end = nullptr;
-    *out = std::strtod(j.c_str() + at, &end);
-    return end != j.c_str() + at;
-}
-
 std::string json_string(const std::string& j, const char* key) {
     std::string k = std::string("\"") + key + "\":\"";
     size_t at = j.find(k);
@@ -256,13 +228,6 @@ std::string message(int n_words, uint64_t seed) {
 uint64_t mix(uint64_t a, uint64_t b, uint64_t c) {
     uint64_t s = a * 1000003ull ^ b * 7919ull ^ c;
     return splitmix(&s);
-}
-
-double median(std::vector<double> v) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    size_t m = v.size() / 2;
-    return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
@@ -706,23 +671,9 @@ int main(int argc, char** argv) {
     Options o;
     if (!parse(argc, argv, &o)) return 2;
 
-    void* h = dlopen(o.lib.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        std::fprintf(stderr, "bench_memory: dlopen %s: %s\n", o.lib.c_str(), dlerror());
-        return 1;
-    }
     Bench b;
     Api& api = b.api;
-    if (!sym(h, "init_backend_with_config", &api.init_backend_with_config) ||
-        !sym(h, "deinit_backend", &api.deinit_backend) ||
-        !sym(h, "load_by_name_with_config", &api.load_by_name_with_config) ||
-        !sym(h, "init_execution_context", &api.init_execution_context) ||
-        !sym(h, "init_execution_context_with_session_id", &api.init_session) ||
-        !sym(h, "close_execution_context", &api.close_execution_context) ||
-        !sym(h, "set_input", &api.set_input) || !sym(h, "compute", &api.compute) ||
-        !sym(h, "get_output", &api.get_output) || !sym(h, "get_backend_status", &api.get_backend_status)) {
-        return 1;
-    }
+    if (!bench::load_api(o.lib, "bench_memory", &api)) return 1;
     // max_sessions above the rss test's session count, so no session's
     // history is dropped for the store's sake.
     char backend_cfg[256];

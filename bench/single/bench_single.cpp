@@ -35,27 +35,13 @@
 #include <string>
 #include <vector>
 
-#include "wasi_nn_llamacpp.h"
+#include "bench_api.h"
 
 namespace {
 
-struct Api {
-    decltype(&::init_backend_with_config) init_backend_with_config = nullptr;
-    decltype(&::deinit_backend) deinit_backend = nullptr;
-    decltype(&::load_by_name_with_config) load_by_name_with_config = nullptr;
-    decltype(&::init_execution_context) init_execution_context = nullptr;
-    decltype(&::close_execution_context) close_execution_context = nullptr;
-    decltype(&::set_input) set_input = nullptr;
-    decltype(&::compute) compute = nullptr;
-    decltype(&::get_output) get_output = nullptr;
-};
-
-template <typename F>
-bool sym(void* h, const char* name, F* out) {
-    *out = reinterpret_cast<F>(dlsym(h, name));
-    if (!*out) std::fprintf(stderr, "bench_single: symbol %s missing: %s\n", name, dlerror());
-    return *out != nullptr;
-}
+using bench::json_number;
+using bench::median;
+using Api = bench::WamrApi;
 
 struct Options {
     std::string lib, model;
@@ -123,86 +109,11 @@ bool parse(int argc, char** argv, Options* o) {
     return true;
 }
 
-// The value of a top-level numeric key in the flat metadata object.
-bool json_number(const std::string& j, const char* key, double* out) {
-    std::string k = std::string("\"") + key + "\"";
-    size_t at = j.find(k);
-    if (at == std::string::npos) return false;
-    at += k.size();
-    while (at < j.size() && (j[at] == ' ' || j[at] == ':')) ++at;
-    char* end = nullptr;
-    *out = std::strtod(j.c_str() + at, &end);
-    return end != j.c_str() + at;
-}
+using Result = bench::Result;
 
-struct Result {
-    double input = 0, output = 0, cached = 0, prefill_ms = 0, decode_ms = 0, wall_ms = 0;
-    std::string meta;
-    double pp_ts() const { return prefill_ms > 0 ? (input - cached) * 1000.0 / prefill_ms : 0; }
-    double tg_ts() const { return decode_ms > 0 && output > 1 ? (output - 1) * 1000.0 / decode_ms : 0; }
-};
-
-// One request on a fresh anonymous execution context.
 bool run_once(const Api& api, void* ctx, graph g, const std::string& prompt, const std::string& options,
               Result* res) {
-    graph_execution_context exec = 0;
-    wasi_nn_error e = api.init_execution_context(ctx, g, &exec);
-    if (e != success) {
-        std::fprintf(stderr, "bench_single: init_execution_context failed: %d\n", e);
-        return false;
-    }
-    bool ok = false;
-    do {
-        uint32_t dim_p = static_cast<uint32_t>(prompt.size());
-        tensor_dimensions dims_p{&dim_p, 1};
-        tensor in{};
-        in.dimensions = &dims_p;
-        in.type = u8;
-        in.data.buf = reinterpret_cast<uint8_t*>(const_cast<char*>(prompt.data()));
-        in.data.size = dim_p;
-        if ((e = api.set_input(ctx, exec, 0, &in)) != success) {
-            std::fprintf(stderr, "bench_single: set_input(0) failed: %d\n", e);
-            break;
-        }
-        uint32_t dim_o = static_cast<uint32_t>(options.size());
-        tensor_dimensions dims_o{&dim_o, 1};
-        tensor opt{};
-        opt.dimensions = &dims_o;
-        opt.type = u8;
-        opt.data.buf = reinterpret_cast<uint8_t*>(const_cast<char*>(options.data()));
-        opt.data.size = dim_o;
-        if ((e = api.set_input(ctx, exec, 1, &opt)) != success) {
-            std::fprintf(stderr, "bench_single: set_input(1) failed: %d\n", e);
-            break;
-        }
-        auto t0 = std::chrono::steady_clock::now();
-        e = api.compute(ctx, exec);
-        auto t1 = std::chrono::steady_clock::now();
-        if (e != success) {
-            std::fprintf(stderr, "bench_single: compute failed: %d\n", e);
-            break;
-        }
-        std::vector<uint8_t> buf(1 << 16);
-        tensor_data out{buf.data(), static_cast<uint32_t>(buf.size())};
-        uint32_t n = 0;
-        if ((e = api.get_output(ctx, exec, 1, &out, &n)) != success) {
-            std::fprintf(stderr, "bench_single: get_output(1) failed: %d\n", e);
-            break;
-        }
-        res->meta.assign(reinterpret_cast<char*>(buf.data()), n);
-        res->wall_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
-        if (!json_number(res->meta, "input_tokens", &res->input) ||
-            !json_number(res->meta, "output_tokens", &res->output) ||
-            !json_number(res->meta, "cached_tokens", &res->cached) ||
-            !json_number(res->meta, "prefill_ms", &res->prefill_ms) ||
-            !json_number(res->meta, "decode_ms", &res->decode_ms)) {
-            std::fprintf(stderr, "bench_single: metadata lacks a field: %s\n", res->meta.c_str());
-            break;
-        }
-        ok = true;
-    } while (false);
-    api.close_execution_context(ctx, exec);
-    return ok;
+    return bench::run_request(api, ctx, g, prompt, options, res, "bench_single");
 }
 
 std::string words(int count) {
@@ -217,34 +128,14 @@ std::string words(int count) {
     return s;
 }
 
-double median(std::vector<double> v) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    size_t m = v.size() / 2;
-    return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
     Options o;
     if (!parse(argc, argv, &o)) return 2;
 
-    void* h = dlopen(o.lib.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        std::fprintf(stderr, "bench_single: dlopen %s: %s\n", o.lib.c_str(), dlerror());
-        return 1;
-    }
     Api api;
-    if (!sym(h, "init_backend_with_config", &api.init_backend_with_config) ||
-        !sym(h, "deinit_backend", &api.deinit_backend) ||
-        !sym(h, "load_by_name_with_config", &api.load_by_name_with_config) ||
-        !sym(h, "init_execution_context", &api.init_execution_context) ||
-        !sym(h, "close_execution_context", &api.close_execution_context) ||
-        !sym(h, "set_input", &api.set_input) || !sym(h, "compute", &api.compute) ||
-        !sym(h, "get_output", &api.get_output)) {
-        return 1;
-    }
+    if (!bench::load_api(o.lib, "bench_single", &api)) return 1;
 
     const std::string backend_cfg = R"({"logging":{"level":"error"}})";
     void* ctx = nullptr;

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "engine/backend.h"
+#include "engine/cpu_arbiter.h"
 #include "engine/process_memory.h"
 #include "engine/version.h"
 
@@ -72,6 +73,10 @@ ordered_json performance_json(const GraphView& v) {
                                : 0.0;
     j["avg_batch_tokens"] = c.decode_calls ? static_cast<double>(c.batch_tokens) / c.decode_calls : 0.0;
     j["decode_busy_ms"] = c.busy_ms;
+    j["threads"] = s.threads;
+    j["threads_batch"] = s.threads_batch;
+    j["shares_cpus"] = s.shares_cpus;
+    j["cpu_wait_ms"] = c.cpu_wait_ms;
     return j;
 }
 
@@ -193,6 +198,9 @@ Status Backend::backend_status(StatusKind kind, std::string* out) {
         }
         case StatusKind::performance: {
             j["type"] = "performance";
+            j["usable_cpus"] = CpuArbiter::shared().cpus();
+            j["cpu_turn_waits"] = CpuArbiter::shared().waits();
+            j["cpu_turns_narrowed"] = CpuArbiter::shared().narrowed();
             j["models"] = ordered_json::array();
             for (const auto& v : views) j["models"].push_back(performance_json(v));
             break;

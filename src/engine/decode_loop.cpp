@@ -4,7 +4,8 @@
 #include <sstream>
 
 #include "common.h"
-#include "ggml-cpu.h"
+#include "engine/cpu_arbiter.h"
+#include "engine/cpu_budget.h"
 #include "engine/log.h"
 #include "engine/process_memory.h"
 #include "sampling.h"
@@ -47,7 +48,7 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
     const int32_t n_ctx_train = model->info().n_ctx_train;
     uint32_t per_seq = s.ctx_per_seq;
     if (per_seq == 0) per_seq = static_cast<uint32_t>(std::min<int32_t>(n_ctx_train > 0 ? n_ctx_train : 4096, 4096));
-    const int32_t hw = static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+    const int32_t hw = usable_cpus();
 
     llama_context_params cp = llama_context_default_params();
     cp.n_seq_max = std::max<uint32_t>(1, s.n_slots);
@@ -77,16 +78,8 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
                  std::to_string(cp.n_seq_max) + " sequences): out of memory or bad cache type";
         return Status::missing_memory;
     }
-    // A persistent thread pool, as llama.cpp's own tools attach: without one
-    // ggml starts and joins its threads on every decode.
-    ggml_threadpool_params tpp = ggml_threadpool_params_default(cp.n_threads);
-    ggml_threadpool_params tpp_batch = ggml_threadpool_params_default(cp.n_threads_batch);
-    if (!ggml_threadpool_params_match(&tpp, &tpp_batch)) {
-        loop->pool_batch_ = ggml_threadpool_new(&tpp_batch);
-        tpp.paused = true;
-    }
-    loop->pool_ = ggml_threadpool_new(&tpp);
-    if (loop->pool_) llama_attach_threadpool(loop->ctx_, loop->pool_, loop->pool_batch_);
+    loop->threads_ = std::make_unique<LoopThreads>(loop->ctx_, cp.n_threads, cp.n_threads_batch);
+    if (!model->info().fully_offloaded && CpuArbiter::enabled()) loop->cpus_ = &CpuArbiter::shared();
     loop->model_ = std::move(model);
     loop->ctx_per_seq_ = llama_n_ctx_seq(loop->ctx_);
     loop->n_batch_ = llama_n_batch(loop->ctx_);
@@ -122,6 +115,7 @@ DecodeLoop::~DecodeLoop() {
     }
     abort_ = true;
     cv_.notify_all();
+    if (cpus_) cpus_->wake();
     if (thread_.joinable()) thread_.join();
     for (auto& slot : slots_) {
         if (slot.req) finish(slot, Status::runtime_error, "cancelled", "the model was unloaded");
@@ -137,8 +131,8 @@ DecodeLoop::~DecodeLoop() {
     }
     if (batch_.token) llama_batch_free(batch_);
     if (ctx_) llama_free(ctx_);
-    if (pool_) ggml_threadpool_free(pool_);
-    if (pool_batch_) ggml_threadpool_free(pool_batch_);
+    threads_.reset();  // after the context: its pools must outlive every decode
+    if (cpus_ && marked_busy_) cpus_->set_busy(false);
 }
 
 Status DecodeLoop::submit(const std::shared_ptr<Request>& req, std::string* error) {
@@ -185,6 +179,9 @@ LoopSnapshot DecodeLoop::snapshot() const {
     s.queue_capacity = queue_->settings().capacity;
     s.queue_warning_threshold = warn_threshold_;
     s.n_slots = static_cast<uint32_t>(slots_.size());
+    s.threads = threads_->threads();
+    s.threads_batch = threads_->threads_batch();
+    s.shares_cpus = cpus_ != nullptr;
     s.busy_slots = static_cast<uint32_t>(busy_slots_);
     s.kv_cells_used = kv_used_;
     s.kv_cells_total = static_cast<uint64_t>(ctx_per_seq_) * slots_.size();
@@ -499,6 +496,10 @@ void DecodeLoop::run() {
             auto idle = [&] {
                 return std::none_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.req != nullptr; });
             };
+            if (marked_busy_ && idle() && queue_->size() == 0 && forget_.empty()) {
+                cpus_->set_busy(false);  // other models' loops may widen again
+                marked_busy_ = false;
+            }
             while (!stopping_ && idle() && queue_->size() == 0 && forget_.empty()) cv_.wait(lock);
             if (stopping_) return;
         }
@@ -555,8 +556,23 @@ void DecodeLoop::run() {
         }
         if (batch_.n_tokens == 0) continue;
 
-        const auto t_decode = Clock::now();
-        const int32_t rc = llama_decode(ctx_, batch_);
+        const auto t_ask = Clock::now();
+        auto t_decode = t_ask;
+        int32_t rc = 0;
+        {
+            if (cpus_ && !marked_busy_) {
+                cpus_->set_busy(true);
+                marked_busy_ = true;
+            }
+            CpuTurn turn(cpus_, threads_->wanted(batch_.n_tokens), abort_);
+            if (!turn.held()) return;  // unloading: the destructor ends the requests
+            threads_->use(turn.threads(), batch_.n_tokens);
+            t_decode = Clock::now();
+            rc = llama_decode(ctx_, batch_);
+            // Another model waits for the CPUs: park this pool's workers now
+            // rather than let them poll on through its turn.
+            if (cpus_ && cpus_->others_waiting()) threads_->park();
+        }
         {
             int32_t busy = 0;
             uint64_t used = 0;
@@ -566,6 +582,7 @@ void DecodeLoop::run() {
             }
             std::lock_guard<std::mutex> lock(mu_);
             stats_.decode_call(batch_.n_tokens, busy, ms_between(t_decode, Clock::now()));
+            stats_.counters.cpu_wait_ms += ms_between(t_ask, t_decode);
             kv_used_ = used;
             for (size_t i = 0; i < slots_.size(); ++i) resident_[i] = slots_[i].cached.empty() ? "" : slots_[i].session;
             if (stopping_) return;

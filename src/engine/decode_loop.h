@@ -13,7 +13,9 @@
 #include <thread>
 #include <vector>
 
+#include "engine/cpu_arbiter.h"
 #include "engine/loop_stats.h"
+#include "engine/loop_threads.h"
 #include "engine/model.h"
 #include "engine/request.h"
 #include "engine/request_queue.h"
@@ -54,6 +56,8 @@ struct LoopSnapshot {
     size_t queue_capacity = 0;
     int32_t queue_warning_threshold = 0;
     uint32_t n_slots = 0;
+    int32_t threads = 0, threads_batch = 0;
+    bool shares_cpus = false;  // takes turns with other models' loops (CpuArbiter)
     uint32_t busy_slots = 0;
     uint64_t kv_cells_used = 0;
     uint64_t kv_cells_total = 0;
@@ -123,8 +127,9 @@ private:
 
     std::shared_ptr<Model> model_;
     llama_context* ctx_ = nullptr;
-    ggml_threadpool* pool_ = nullptr;
-    ggml_threadpool* pool_batch_ = nullptr;
+    std::unique_ptr<LoopThreads> threads_;
+    CpuArbiter* cpus_ = nullptr;  // null when the model runs on a GPU
+    bool marked_busy_ = false;  // told cpus_ this loop has work (loop thread only)
     llama_batch batch_{};
     uint32_t ctx_per_seq_ = 0;
     uint32_t n_batch_ = 0;

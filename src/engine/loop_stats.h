@@ -29,6 +29,7 @@ struct LoopCounters {
     double prefill_ms = 0;  // summed over requests
     double decode_ms = 0;
     double busy_ms = 0;  // wall time inside llama_decode
+    double cpu_wait_ms = 0;  // waiting for another model's decode to leave the CPUs (CpuArbiter)
 };
 
 struct Throughput {

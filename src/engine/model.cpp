@@ -132,6 +132,9 @@ Status Model::load(const std::string& path, const ModelConfig& cfg, std::shared_
     info.n_layer = llama_model_n_layer(m);
     info.n_embd = llama_model_n_embd(m);
     info.has_chat_template = llama_model_chat_template(m, nullptr) != nullptr;
+    const bool has_device = !cfg.rpc_servers.empty() || ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_GPU) ||
+                            ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_IGPU);
+    info.fully_offloaded = has_device && (cfg.n_gpu_layers < 0 || cfg.n_gpu_layers > info.n_layer);
     info.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     log(LogLevel::info, "model", "model loaded",
         {{"path", path}, {"name", info.name}, {"arch", info.architecture}, {"params", info.n_params},

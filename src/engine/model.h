@@ -25,6 +25,7 @@ struct ModelInfo {
     int32_t n_layer = 0;
     int32_t n_embd = 0;
     bool has_chat_template = false;
+    bool fully_offloaded = false;  // every layer on a GPU or RPC device: host threads mostly wait
     double load_ms = 0;
 };
 

@@ -52,6 +52,21 @@ TEST(Status, AllFiveDocumentsParse) {
     EXPECT_GT(mem["models"][0]["kv_cells_total"].get<uint64_t>(), 0u);
 }
 
+TEST(Status, ThreadsDefaultToTheUsableCpus) {
+    WamrSession def(model_path("stories260K.gguf"), kCfg + "}");
+    json p = status(def, BACKEND_STATUS_PERFORMANCE);
+    const int cpus = p["usable_cpus"].get<int>();
+    EXPECT_GE(cpus, 1);
+    EXPECT_LE(cpus, static_cast<int>(std::thread::hardware_concurrency()));
+    EXPECT_EQ(p["models"][0]["threads"], cpus);
+    EXPECT_EQ(p["models"][0]["threads_batch"], cpus);
+    EXPECT_TRUE(p["models"][0]["shares_cpus"].get<bool>());
+    WamrSession set(model_path("stories260K.gguf"), kCfg + ",\"threads\":1,\"threads_batch\":3}");
+    json q = status(set, BACKEND_STATUS_PERFORMANCE)["models"][0];
+    EXPECT_EQ(q["threads"], 1);
+    EXPECT_EQ(q["threads_batch"], 3);
+}
+
 TEST(Status, BufferTooSmallIsTooLarge) {
     WamrSession s(model_path("stories260K.gguf"), kCfg + "}");
     char small[16];
