@@ -847,33 +847,50 @@ TEST_F(LogTest, ReconfigureWhileLogging) {
     FdCapture err(2);
     constexpr int kWriters = 4;
     constexpr int kIterations = 3000;
-    std::atomic<int> running{kWriters};
+    // Writers go on until told to stop, so that they are still writing when
+    // the last configuration (level info, file a) is in place: on a loaded
+    // machine a writer can otherwise do all its iterations inside one window
+    // where the level lets nothing through.
+    std::atomic<int> done[kWriters] = {};
+    std::atomic<bool> stop{false};
     std::vector<std::thread> threads;
     for (int t = 0; t < kWriters; ++t) {
         threads.emplace_back([&, t] {
-            for (int n = 0; n < kIterations; ++n) {
+            for (int n = 0; n < kIterations || !stop.load(); ++n) {
                 wnl::log(LogLevel::info, t % 2 ? "sched" : "model", "busy", {{"t", t}, {"n", n}});
                 if (wnl::log_enabled(LogLevel::debug, "sched")) wnl::log(LogLevel::debug, "sched", "dbg");
                 cb(GGML_LOG_LEVEL_INFO, "llama ", nullptr);
                 cb(GGML_LOG_LEVEL_CONT, "piece\n", nullptr);
+                done[t].store(n + 1);
             }
-            --running;
         });
     }
+    auto writers_below = [&](const int* floor) {
+        for (int t = 0; t < kWriters; ++t) {
+            if (done[t].load() < floor[t]) return true;
+        }
+        return false;
+    };
     int rounds = 0;
-    while (running.load() > 0 || rounds < 50) {
+    const int minimum[kWriters] = {kIterations, kIterations, kIterations, kIterations};
+    while (rounds < 50 || writers_below(minimum)) {
         LoggingConfig cfg;
         cfg.file = rounds % 2 ? a : b;
         cfg.json = rounds % 3 == 0;
         cfg.level = static_cast<LogLevel>(rounds % 5);
         cfg.llama_log = rounds % 2 == 0;
         if (rounds % 4 == 1) cfg.components = {"sched", "llama"};
-        ASSERT_EQ(wnl::configure_logging(cfg, nullptr), Status::ok);
+        EXPECT_EQ(wnl::configure_logging(cfg, nullptr), Status::ok);  // no early return: writers run
         ++rounds;
         std::this_thread::yield();
     }
+    EXPECT_EQ(wnl::configure_logging(file_config(a), nullptr), Status::ok);
+    // Two more iterations each: at least one whole one under this config.
+    int after_config[kWriters];
+    for (int t = 0; t < kWriters; ++t) after_config[t] = done[t].load() + 2;
+    while (writers_below(after_config)) std::this_thread::yield();
+    stop = true;
     for (auto& th : threads) th.join();
-    ASSERT_EQ(wnl::configure_logging(file_config(a), nullptr), Status::ok);
     wnl::log(LogLevel::info, "engine", "after");
     wnl::reset_logging();
     EXPECT_EQ(err.finish(), "");
@@ -897,7 +914,7 @@ TEST_F(LogTest, ReconfigureWhileLogging) {
             }
         }
     }
-    EXPECT_GT(total, 1u);
+    EXPECT_GT(total, static_cast<size_t>(kWriters)) << "each writer logs under the last configuration";
 }
 
 }  // namespace
