@@ -129,6 +129,12 @@ WASI_NN_LLAMA_API wasi_nn_error run_inference(void *ctx, graph_execution_context
                                               uint32_t runtime_config_len);
 WASI_NN_LLAMA_API wasi_nn_error get_backend_status(void *ctx, backend_status_type type,
                                                    char *buf, uint32_t buf_size);
+/* Streaming, with WasmEdge's names and meaning (docs/abi.md): each
+ * compute_single returns success once the next piece of the reply is ready,
+ * get_output_single(index 0) gives it, end_of_sequence when the reply is
+ * complete; fini_single ends the stream and records the turn.
+ * get_output_single's *out_size: capacity in, bytes written (counting the
+ * NUL) out. */
 WASI_NN_LLAMA_API wasi_nn_error compute_single(void *ctx, graph_execution_context exec);
 WASI_NN_LLAMA_API wasi_nn_error get_output_single(void *ctx, graph_execution_context exec,
                                                   uint32_t index, uint8_t *out,

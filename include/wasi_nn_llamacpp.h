@@ -147,7 +147,14 @@ WASI_NN_LLAMA_API wasi_nn_error run_inference(void *ctx, graph_execution_context
                                               uint32_t runtime_config_len);
 WASI_NN_LLAMA_API wasi_nn_error get_backend_status(void *ctx, backend_status_type type,
                                                    char *buf, uint32_t buf_size);
-/* Streaming, with WasmEdge's names and meaning. */
+/* Streaming, with WasmEdge's names and meaning (docs/abi.md): after
+ * set_input, each compute_single returns success once the next piece of the
+ * reply is ready and get_output_single(index 0) gives it; compute_single
+ * returns end_of_sequence when the reply is complete (or the turn's error,
+ * e.g. context_full); get_output_single(index 1) then gives the metadata.
+ * fini_single ends the stream (cancelling it if unfinished) and records the
+ * turn; get_output then gives the whole reply. get_output_single's
+ * *out_size is the capacity in and the bytes written out, no NUL. */
 WASI_NN_LLAMA_API wasi_nn_error compute_single(void *ctx, graph_execution_context exec);
 WASI_NN_LLAMA_API wasi_nn_error get_output_single(void *ctx, graph_execution_context exec,
                                                   uint32_t index, uint8_t *out,

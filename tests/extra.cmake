@@ -18,6 +18,12 @@ add_test(NAME tools.cli_run
 set_tests_properties(tools.cli_run PROPERTIES LABELS integration RUN_SERIAL TRUE
   PASS_REGULAR_EXPRESSION "there was a little girl named Lily. She loved to play outside in the park. One day, she saw")
 
+add_test(NAME tools.cli_stream
+  COMMAND "$<TARGET_FILE:wasi-nn-llama>" run -q --stream -m "${WNL_MODELS_DIR}/stories260K.gguf" -p "Once upon a time"
+          --config "{\"temp\":0,\"max_tokens\":32,\"logging\":{\"level\":\"warn\"}}")
+set_tests_properties(tools.cli_stream PROPERTIES LABELS integration RUN_SERIAL TRUE
+  PASS_REGULAR_EXPRESSION "there was a little girl named Lily. She loved to play outside in the park. One day, she saw")
+
 # 64 threads on 8 backend contexts and 2 models; 4 requests each to fit CI
 # (the full load is `stress_test 64 1000 8`).
 add_executable(stress_test stress/stress_test.cpp)

@@ -138,14 +138,16 @@ wasi_nn_error run_inference(void* ctx, graph_execution_context exec, uint32_t in
 wasi_nn_error get_backend_status(void* ctx, backend_status_type type, char* buf, uint32_t buf_size) {
     return S::run("get_backend_status", [&] { return S::get_backend_status(ctx, raw_enum(type), buf, buf_size); });
 }
-wasi_nn_error compute_single(void* ctx, graph_execution_context) {
-    return S::run("compute_single", [&] { return S::streaming(ctx, "compute_single"); });
+wasi_nn_error compute_single(void* ctx, graph_execution_context exec) {
+    return S::run("compute_single", [&] { return S::compute_single(ctx, exec); });
 }
-wasi_nn_error get_output_single(void* ctx, graph_execution_context, uint32_t, uint8_t*, uint32_t*) {
-    return S::run("get_output_single", [&] { return S::streaming(ctx, "get_output_single"); });
+// *out_size: capacity in, bytes written out, counting the terminating NUL.
+wasi_nn_error get_output_single(void* ctx, graph_execution_context exec, uint32_t index, uint8_t* out,
+                                uint32_t* out_size) {
+    return S::run("get_output_single", [&] { return S::get_output_single(ctx, exec, index, out, out_size, true); });
 }
-wasi_nn_error fini_single(void* ctx, graph_execution_context) {
-    return S::run("fini_single", [&] { return S::streaming(ctx, "fini_single"); });
+wasi_nn_error fini_single(void* ctx, graph_execution_context exec) {
+    return S::run("fini_single", [&] { return S::fini_single(ctx, exec); });
 }
 const char* wasi_nn_llama_version(void) {
     return library_version();

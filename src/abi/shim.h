@@ -205,10 +205,36 @@ struct Shim {
         return code(Status::ok);
     }
 
-    static E streaming(void* ctx, const char* call) {
-        if (!find_backend(ctx, call)) return bad_context();
-        bad_arg(call, "streaming is not supported yet");
-        return code(Status::unsupported_operation);
+    static E compute_single(void* ctx, uint32_t exec) {
+        auto b = find_backend(ctx, "compute_single");
+        return b ? code(b->compute_single(exec)) : bad_context();
+    }
+
+    // *out_size is the capacity on entry and the bytes written on return;
+    // with_nul: the ABI's output convention (legacy: a NUL, counted).
+    static E get_output_single(void* ctx, uint32_t exec, uint32_t index, uint8_t* out, uint32_t* out_size,
+                               bool with_nul) {
+        auto b = find_backend(ctx, "get_output_single");
+        if (!b) return bad_context();
+        if (!out_size || (!out && *out_size > 0)) {
+            bad_arg("get_output_single", "out_size is NULL, or the buffer is NULL with a non-zero capacity");
+            return code(Status::invalid_argument);
+        }
+        const uint32_t capacity = *out_size;
+        std::string text;
+        Status st = b->get_output_single(exec, index, &text);
+        if (st != Status::ok) return code(st);
+        if (copy_out(text, out, capacity, with_nul, out_size) == CopyResult::too_large) {
+            bad_arg("get_output_single", "output needs " + std::to_string(*out_size) + " bytes; the buffer holds " +
+                                             std::to_string(capacity));
+            return code(Status::too_large);
+        }
+        return code(Status::ok);
+    }
+
+    static E fini_single(void* ctx, uint32_t exec) {
+        auto b = find_backend(ctx, "fini_single");
+        return b ? code(b->fini_single(exec)) : bad_context();
     }
 };
 

@@ -70,6 +70,7 @@ void Backend::shut_down() {
         std::lock_guard<std::mutex> lock(e->inflight_mu);
         if (e->inflight) e->inflight->cancelled = true;
     }
+    for (auto& e : execs) close_stream(*e, false);
     // The decode loops outlive this context when others share them: its
     // sessions' cached state goes now rather than waiting to be evicted.
     if (sessions_) {
@@ -259,6 +260,7 @@ Status Backend::close_exec(uint32_t exec) {
         std::lock_guard<std::mutex> lock(e->inflight_mu);
         if (e->inflight) e->inflight->cancelled = true;
     }
+    close_stream(*e, false);  // an open stream's session must be free again
     if (!e->session->named) forget_sessions({e->session->id});
     return Status::ok;
 }
@@ -325,99 +327,6 @@ Status Backend::compute(uint32_t exec) {
         return Status::busy;
     }
     return compute_locked(*e);
-}
-
-Status Backend::compute_locked(ExecContext& e) {
-    e.has_output = false;  // a failed compute leaves nothing stale to read
-    e.output.clear();
-    e.metadata.clear();
-    if (!e.has_input) {
-        log(LogLevel::error, "abi", "compute: no input; call set_input with index 0 first", {{"exec", e.id}});
-        return Status::invalid_argument;
-    }
-    Session& session = *e.session;
-    if (session.in_use.exchange(true)) {
-        log(LogLevel::warn, "session", "compute: session busy in another execution context",
-            {{"session", session.id}});
-        return Status::busy;
-    }
-    struct Release {
-        Session& s;
-        ~Release() {
-            s.touch();
-            s.in_use = false;
-        }
-    } release{session};
-
-    const Graph& g = *e.graph;
-    Config cfg = g.config;
-    std::string err;
-    Status st = apply_config_json(e.options, ConfigScope::request, cfg, &err);
-    if (st != Status::ok) {
-        log(LogLevel::error, "config", "request options rejected", {{"error", err}});
-        return st;
-    }
-    DecodeLoop& loop = *g.served->loop;
-    PromptPlan plan;
-    st = build_prompt(g, cfg, session, e.input, loop.ctx_per_seq(), &plan, &err);
-    if (st != Status::ok) {
-        log(LogLevel::error, "session", "prompt rejected", {{"session", session.id}, {"error", err}});
-        return st;
-    }
-
-    auto req = std::make_shared<Request>();
-    req->prompt = std::move(plan.tokens);
-    req->sampling = cfg.sampling;
-    req->stopping = cfg.stopping;
-    req->memory = cfg.memory;
-    req->priority = cfg.request.priority;
-    req->session_key = session_key(session.id);
-    req->keep_prefix = plan.system_tokens;
-    const int64_t timeout = cfg.request.timeout_ms > 0 ? cfg.request.timeout_ms : cfg.backend.default_task_timeout_ms;
-    if (timeout > 0) req->deadline = Clock::now() + std::chrono::milliseconds(timeout);
-    {
-        std::lock_guard<std::mutex> lock(e.inflight_mu);
-        if (e.closed) return Status::runtime_error;
-        e.inflight = req;
-    }
-    st = loop.submit(req, &err);
-    if (st != Status::ok) {
-        log(LogLevel::warn, "scheduler", "request refused", {{"session", session.id}, {"error", err}});
-        std::lock_guard<std::mutex> lock(e.inflight_mu);
-        e.inflight.reset();
-        return st;
-    }
-    const RequestResult& res = req->wait();
-    {
-        std::lock_guard<std::mutex> lock(e.inflight_mu);
-        e.inflight.reset();
-    }
-
-    e.output = res.text;
-    e.metadata = output_metadata_json(res, session.id, plan.chat, g.served->model->info().name);
-    e.has_output = true;
-    if (res.status == Status::ok || res.status == Status::context_full) {
-        if (plan.chat) {
-            session.messages.erase(session.messages.begin(),
-                                   session.messages.begin() + static_cast<std::ptrdiff_t>(plan.dropped_messages));
-            session.messages.push_back({"user", e.input});
-            session.messages.push_back({"assistant", res.text});
-        } else {
-            session.transcript.erase(0, plan.transcript_cut);
-            session.transcript.append(e.input);
-            session.transcript.append(res.text);
-        }
-        session.turns++;
-        session.tokens_held = res.input_tokens + res.output_tokens;
-    }
-    log(LogLevel::info, "request", "request done",
-        {{"session", session.id}, {"priority", priority_name(cfg.request.priority)}, {"input_tokens", res.input_tokens},
-         {"cached_tokens", res.cached_tokens}, {"output_tokens", res.output_tokens}, {"wait_ms", res.queue_ms},
-         {"prefill_ms", res.prefill_ms}, {"decode_ms", res.decode_ms}, {"stop_reason", res.stop_reason}});
-    if (res.status != Status::ok) {
-        log(LogLevel::error, "request", "request failed", {{"session", session.id}, {"error", res.error}});
-    }
-    return res.status;
 }
 
 Status Backend::get_output(uint32_t exec, uint32_t index, std::string* out) {

@@ -43,6 +43,16 @@ public:
     Status run_inference(uint32_t exec, uint32_t index, std::string_view input,
                          std::string_view runtime_config, std::string* out);
 
+    // Streaming, with WasmEdge's meaning: each compute_single returns once
+    // more of the reply is ready (get_output_single index 0 gives that
+    // piece), end_of_sequence once it is complete (or the turn's error, such
+    // as context_full); fini_single ends the stream, cancelling a running
+    // one, and records the turn. get_output then gives the whole reply and
+    // its metadata.
+    Status compute_single(uint32_t exec);
+    Status get_output_single(uint32_t exec, uint32_t index, std::string* out);
+    Status fini_single(uint32_t exec);
+
     Status backend_status(StatusKind kind, std::string* json);
 
     // Cancels every running and queued request; later calls fail.
@@ -54,6 +64,14 @@ private:
     Status register_graph(const std::string& path, const std::string& share_as, const Config& cfg, uint32_t* graph);
     Status new_exec(std::shared_ptr<Graph> g, std::shared_ptr<Session> s, uint32_t* exec);
     Status compute_locked(ExecContext& e);
+    // backend_turn.cpp: a turn's start (prompt, hand-off to the loop) and end
+    // (its record in the session). keep_partial: a stream ended early keeps
+    // the text generated so far.
+    Status start_turn(ExecContext& e, Turn* turn, bool streaming);
+    Status end_turn(ExecContext& e, Turn& turn, const RequestResult& res, bool keep_partial);
+    // Cancels an open stream's request if it runs, waits for it, and ends
+    // the turn unless someone else already did. record: keep it in history.
+    void close_stream(ExecContext& e, bool record);
     // Sessions share decode loops with other backend contexts: their keys
     // there carry this context's tag.
     std::string session_key(const std::string& id) const;

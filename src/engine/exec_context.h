@@ -11,6 +11,7 @@
 #include "engine/graph.h"
 #include "engine/request.h"
 #include "engine/session.h"
+#include "engine/turn.h"
 
 namespace wnl {
 
@@ -31,6 +32,9 @@ struct ExecContext {
     std::atomic<bool> closed{false};
     std::mutex inflight_mu;
     std::shared_ptr<Request> inflight;  // the running request, for cancellation
+    // An open stream (compute_single until fini_single). Set and reset under
+    // in_call and inflight_mu, so close and deinit may read it under the mutex.
+    std::shared_ptr<Turn> stream;
 };
 
 // Holds ExecContext::in_call for the length of one call.

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -69,11 +70,33 @@ struct Request {
         return done_;
     }
 
+    // Streaming (on_text set to push_text): the pieces of text the loop has
+    // produced and the caller has not taken yet, one per push (a token's
+    // worth, or what a held-back stop-string prefix released).
+    void push_text(std::string_view text) {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            unread_.emplace_back(text);
+        }
+        cv_.notify_all();
+    }
+    // Waits for the next piece or the end; false at the end with none left.
+    // finish() comes after the loop's last push_text, so nothing is missed.
+    bool take_text(std::string* out) {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return !unread_.empty() || done_; });
+        if (unread_.empty()) return false;
+        *out = std::move(unread_.front());
+        unread_.pop_front();
+        return true;
+    }
+
 private:
     mutable std::mutex mu_;
     std::condition_variable cv_;
     bool done_ = false;
     RequestResult result_;
+    std::deque<std::string> unread_;
 };
 
 }  // namespace wnl

@@ -605,7 +605,33 @@ static void test_bad_exec(void *ctx, graph g) {
         expect_code(api.get_backend_status(ctx, BACKEND_STATUS_MEMORY, tiny, sizeof tiny), too_large,
                     "get_backend_status, 8-byte buffer");
     }
-    expect_code(api.compute_single(ctx, exec), unsupported_operation, "compute_single (not implemented)");
+    /* Streaming: each piece comes with its NUL, counted in the size; the
+     * pieces join into the reply get_output gives after fini_single. */
+    {
+        char joined[4096] = "", piece[256];
+        int pieces = 0;
+        wasi_nn_error err = success;
+        expect_code(set_cstring(ctx, exec, 1, "{\"max_tokens\":16}"), success, "set_input index 1 (streaming)");
+        while ((err = api.compute_single(ctx, exec)) == success && pieces < 1000) {
+            size = sizeof piece;
+            if (!expect_code(api.get_output_single(ctx, exec, 0, (uint8_t *)piece, &size), success,
+                             "get_output_single"))
+                break;
+            check(size >= 1 && piece[size - 1] == '\0' && strlen(piece) == size - 1,
+                  "get_output_single counts the NUL it writes (%u)", size);
+            strncat(joined, piece, sizeof joined - strlen(joined) - 1);
+            pieces++;
+        }
+        expect_code(err, end_of_sequence, "compute_single ends with end_of_sequence");
+        check(pieces > 1, "the reply came in %d pieces", pieces);
+        size = 1;
+        expect_code(api.get_output_single(ctx, exec, 1, (uint8_t *)piece, &size), too_large,
+                    "get_output_single, metadata into 1 byte");
+        expect_code(api.fini_single(ctx, exec), success, "fini_single");
+        size = sizeof buf;
+        if (expect_code(api.get_output(ctx, exec, 0, (uint8_t *)buf, &size), success, "get_output after the stream"))
+            expect_text(joined, buf, "the pieces join into the whole reply");
+    }
 
     /* A closed handle. */
     expect_code(api.close_execution_context(ctx, exec), success, "close_execution_context");

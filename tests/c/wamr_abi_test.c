@@ -664,8 +664,8 @@ static void test_bad_exec(void *ctx, graph g) {
     expect_code(api.get_output(ctx, exec, 5, &out, &size), invalid_argument, "get_output, index 5");
     expect_code(api.get_output(ctx, exec, 0, &out, &size), success, "get_output still works");
 
-    /* Backend status: a buffer too small for the document. Streaming is not
-     * implemented yet. */
+    /* Backend status: a buffer too small for the document; streaming calls
+     * with nothing streamed. */
     {
         char tiny[8];
         expect_code(api.get_backend_status(ctx, BACKEND_STATUS_QUEUE, tiny, sizeof tiny), too_large,
@@ -675,10 +675,14 @@ static void test_bad_exec(void *ctx, graph g) {
                 "get_backend_status, type 99");
     expect_code(api.get_backend_status(ctx, BACKEND_STATUS_QUEUE, NULL, 10), invalid_argument,
                 "get_backend_status, buffer NULL");
-    expect_code(api.compute_single(ctx, exec), unsupported_operation, "compute_single (not implemented)");
-    expect_code(api.get_output_single(ctx, exec, 0, (uint8_t *)buf, &size), unsupported_operation,
-                "get_output_single (not implemented)");
-    expect_code(api.fini_single(ctx, exec), unsupported_operation, "fini_single (not implemented)");
+    size = sizeof buf;
+    expect_code(api.get_output_single(ctx, exec, 0, (uint8_t *)buf, &size), not_found,
+                "get_output_single, no stream open");
+    expect_code(api.get_output_single(ctx, exec, 0, (uint8_t *)buf, NULL), invalid_argument,
+                "get_output_single, out_size NULL");
+    size = 16;
+    expect_code(api.get_output_single(ctx, exec, 0, NULL, &size), invalid_argument,
+                "get_output_single, buffer NULL with capacity 16");
 
     /* A closed handle. */
     expect_code(api.close_execution_context(ctx, exec), success, "close_execution_context");
@@ -688,6 +692,72 @@ static void test_bad_exec(void *ctx, graph g) {
     expect_code(api.run_inference(ctx, exec, 0, make_text(&tt, PROMPT), (uint8_t *)buf, &size, NULL, 0), not_found,
                 "run_inference, closed exec");
     expect_code(api.close_execution_context(ctx, exec), not_found, "close_execution_context twice");
+}
+
+/* Streaming, WasmEdge's way: compute_single until end_of_sequence, each
+ * piece from get_output_single; the pieces join into the golden reply. */
+static void test_streaming(void *ctx, graph g) {
+    graph_execution_context exec = 0;
+    char piece[256], whole[4096], joined[4096] = "";
+    uint32_t size = 0;
+    int pieces = 0;
+    wasi_nn_error err = success;
+    if (!expect_code(api.init_execution_context(ctx, g, &exec), success, "init_execution_context (streaming)")) return;
+    expect_code(api.fini_single(ctx, exec), success, "fini_single with no stream open");
+    expect_code(api.compute_single(ctx, exec), invalid_argument, "compute_single before set_input");
+    expect_code(set_text(ctx, exec, 0, PROMPT), success, "set_input (streaming)");
+    while ((err = api.compute_single(ctx, exec)) == success && pieces < 1000) {
+        size = sizeof piece - 1;
+        if (!expect_code(api.get_output_single(ctx, exec, 0, (uint8_t *)piece, &size), success, "get_output_single"))
+            break;
+        piece[size] = '\0';
+        strncat(joined, piece, sizeof joined - strlen(joined) - 1);
+        pieces++;
+    }
+    expect_code(err, end_of_sequence, "compute_single ends with end_of_sequence");
+    check(pieces > 1, "the reply came in %d pieces", pieces);
+    expect_text(joined, GOLDEN, "the pieces join into the golden text");
+    expect_code(api.compute_single(ctx, exec), end_of_sequence, "compute_single again before fini_single");
+    size = 0;
+    expect_code(api.get_output_single(ctx, exec, 0, (uint8_t *)piece, &size), success,
+                "get_output_single at the end: an empty piece, capacity 0");
+    size = sizeof whole - 1;
+    if (expect_code(api.get_output_single(ctx, exec, 1, (uint8_t *)whole, &size), success,
+                    "get_output_single index 1 at the end: metadata")) {
+        whole[size] = '\0';
+        check(strstr(whole, "\"stop_reason\":\"max_tokens\"") != NULL, "the metadata says max_tokens: %s", whole);
+    }
+    size = 4;
+    expect_code(api.get_output_single(ctx, exec, 1, (uint8_t *)whole, &size), too_large,
+                "get_output_single, metadata into 4 bytes");
+    check(size > 4, "too_large reports the size needed (%u)", size);
+    size = sizeof whole;
+    expect_code(api.get_output_single(ctx, exec, 2, (uint8_t *)whole, &size), invalid_argument,
+                "get_output_single, index 2");
+    expect_code(api.compute(ctx, exec), busy, "compute while a stream is open");
+    expect_code(api.fini_single(ctx, exec), success, "fini_single");
+    if (expect_code(read_output(ctx, exec, 0, whole, sizeof whole - 1, &size), success, "get_output after the stream"))
+        expect_text(whole, GOLDEN, "get_output after the stream gives the whole reply");
+    size = sizeof piece;
+    expect_code(api.get_output_single(ctx, exec, 0, (uint8_t *)piece, &size), not_found,
+                "get_output_single after fini_single");
+
+    /* A second stream on the same handle, ended early by fini_single. */
+    pieces = 0;
+    expect_code(set_text(ctx, exec, 0, PROMPT), success, "set_input (second stream)");
+    while (pieces < 2 && api.compute_single(ctx, exec) == success) pieces++;
+    check(pieces == 2, "two pieces of the second stream");
+    expect_code(api.fini_single(ctx, exec), success, "fini_single mid-stream");
+    if (expect_code(read_output(ctx, exec, 1, whole, sizeof whole - 1, &size), success, "metadata after an early fini"))
+        check(strstr(whole, "\"stop_reason\":\"cancelled\"") != NULL, "stop_reason cancelled: %s", whole);
+    expect_golden(ctx, g, NULL, "compute after a stream still gives the golden text");
+
+    /* A stream left open when its handle is closed. */
+    expect_code(set_text(ctx, exec, 0, PROMPT), success, "set_input (third stream)");
+    expect_code(api.compute_single(ctx, exec), success, "compute_single (third stream)");
+    expect_code(api.close_execution_context(ctx, exec), success, "close_execution_context mid-stream");
+    expect_code(api.compute_single(ctx, exec), not_found, "compute_single on the closed handle");
+    expect_code(api.fini_single(ctx, exec), not_found, "fini_single on the closed handle");
 }
 
 static void test_prompt_too_long(void *ctx) {
@@ -909,6 +979,7 @@ int main(void) {
         test_load_from_bytes(ctx);
         test_bad_load(ctx);
         test_bad_exec(ctx, g);
+        test_streaming(ctx, g);
         test_prompt_too_long(ctx);
         test_concurrency(ctx, g);
         test_cancellation();

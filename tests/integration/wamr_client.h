@@ -28,6 +28,9 @@ struct WamrApi {
     WNL_SYM(compute)
     WNL_SYM(get_output)
     WNL_SYM(run_inference)
+    WNL_SYM(compute_single)
+    WNL_SYM(get_output_single)
+    WNL_SYM(fini_single)
 #undef WNL_SYM
 
     static WamrApi& get() {
@@ -57,6 +60,9 @@ private:
         WNL_SYM(compute)
         WNL_SYM(get_output)
         WNL_SYM(run_inference)
+        WNL_SYM(compute_single)
+        WNL_SYM(get_output_single)
+        WNL_SYM(fini_single)
 #undef WNL_SYM
         return a;
     }
@@ -118,6 +124,25 @@ public:
         if (meta) output(e, 1, meta);
         return output(e, 0, reply);
     }
+
+    // set_input(0) [+ set_input(1)], then compute_single until it stops
+    // succeeding; the pieces into *pieces. Returns compute_single's last code
+    // (end_of_sequence when the reply is complete). Leaves the stream open.
+    wasi_nn_error stream(graph_execution_context e, const std::string& prompt, std::vector<std::string>* pieces,
+                         const std::string& options = "") {
+        wasi_nn_error rc = set_text(e, 0, prompt);
+        if (rc != success) return rc;
+        if (!options.empty() && (rc = set_text(e, 1, options)) != success) return rc;
+        std::vector<uint8_t> buf(1 << 16);
+        while ((rc = api_.compute_single(ctx_, e)) == success) {
+            uint32_t size = static_cast<uint32_t>(buf.size());
+            wasi_nn_error out = api_.get_output_single(ctx_, e, 0, buf.data(), &size);
+            if (out != success) return out;
+            pieces->emplace_back(reinterpret_cast<char*>(buf.data()), size);
+        }
+        return rc;
+    }
+    wasi_nn_error fini(graph_execution_context e) { return api_.fini_single(ctx_, e); }
 
 private:
     WamrApi& api_;

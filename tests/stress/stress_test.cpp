@@ -1,5 +1,5 @@
 // Many threads, backend contexts and models at once, with priorities,
-// closes and timeouts mixed in: every request must end with a defined
+// streams, closes and timeouts mixed in: every request must end with a defined
 // result, and nothing may crash, hang or race (run under TSan in CI).
 //
 //   stress_test [threads] [requests_per_thread] [backends]
@@ -31,6 +31,9 @@ struct Api {
     SYM(set_input)
     SYM(compute)
     SYM(get_output)
+    SYM(compute_single)
+    SYM(get_output_single)
+    SYM(fini_single)
 #undef SYM
 };
 
@@ -42,7 +45,12 @@ Api open_api() {
         std::exit(2);
     }
     Api a;
-#define SYM(name) a.name = reinterpret_cast<decltype(&::name)>(dlsym(lib, #name));
+#define SYM(name)                                                           \
+    a.name = reinterpret_cast<decltype(&::name)>(dlsym(lib, #name));        \
+    if (!a.name) {                                                          \
+        std::fprintf(stderr, "missing symbol %s\n", #name);                \
+        std::exit(2);                                                       \
+    }
     SYM(init_backend_with_config)
     SYM(deinit_backend)
     SYM(load_by_name_with_config)
@@ -52,6 +60,9 @@ Api open_api() {
     SYM(set_input)
     SYM(compute)
     SYM(get_output)
+    SYM(compute_single)
+    SYM(get_output_single)
+    SYM(fini_single)
 #undef SYM
     return a;
 }
@@ -125,7 +136,21 @@ int main(int argc, char** argv) {
                         api.close_execution_context(b.ctx, e);
                     });
                 }
-                rc = api.compute(b.ctx, e);
+                // A third of the turns stream: compute_single to the end.
+                const bool streamed = rng() % 3 == 0;
+                if (streamed) {
+                    uint8_t piece[4096];
+                    while ((rc = api.compute_single(b.ctx, e)) == success) {
+                        uint32_t n = sizeof piece;
+                        wasi_nn_error out = api.get_output_single(b.ctx, e, 0, piece, &n);
+                        if (out != success && !(close_early && out == not_found)) undefined++;
+                    }
+                    if (rc == end_of_sequence) rc = success;
+                    wasi_nn_error fin = api.fini_single(b.ctx, e);
+                    if (fin != success && !(close_early && fin == not_found)) undefined++;
+                } else {
+                    rc = api.compute(b.ctx, e);
+                }
                 switch (rc) {
                     case success: {
                         ok++;

@@ -1,8 +1,8 @@
 // wasi-nn-llama: runs a model through the library's C ABI, loaded with
 // dlopen exactly as a WebAssembly runtime loads it.
 //
-//   wasi-nn-llama run  -m MODEL -p PROMPT [--config JSON] [--lib PATH]
-//   wasi-nn-llama chat -m MODEL [--config JSON] [--session ID] [--status] [--lib PATH]
+//   wasi-nn-llama run  -m MODEL -p PROMPT [--config JSON] [--stream] [--lib PATH]
+//   wasi-nn-llama chat -m MODEL [--config JSON] [--session ID] [--status] [--stream] [--lib PATH]
 //   wasi-nn-llama status -m MODEL [-p PROMPT] [--config JSON] [--lib PATH]
 #include <dlfcn.h>
 #include <unistd.h>
@@ -33,6 +33,9 @@ struct Api {
     decltype(&::compute) compute = nullptr;
     decltype(&::get_output) get_output = nullptr;
     decltype(&::get_backend_status) get_backend_status = nullptr;
+    decltype(&::compute_single) compute_single = nullptr;
+    decltype(&::get_output_single) get_output_single = nullptr;
+    decltype(&::fini_single) fini_single = nullptr;
 };
 
 const char* error_name(int e) {
@@ -99,6 +102,9 @@ bool open_library(const std::string& explicit_path, Api* api) {
     sym(api->compute, "compute");
     sym(api->get_output, "get_output");
     sym(api->get_backend_status, "get_backend_status");
+    sym(api->compute_single, "compute_single");
+    sym(api->get_output_single, "get_output_single");
+    sym(api->fini_single, "fini_single");
     return ok;
 }
 
@@ -112,18 +118,21 @@ struct Options {
     std::string command, model, prompt, config, lib, session;
     bool show_stats = true;
     bool show_status = false;  // chat: print the status documents after each turn
+    bool stream = false;  // print the reply piece by piece (compute_single)
 };
 
 void usage() {
     std::fprintf(stderr,
                  "usage:\n"
-                 "  wasi-nn-llama run  -m MODEL -p PROMPT [--config JSON] [--lib PATH] [--quiet]\n"
-                 "  wasi-nn-llama chat -m MODEL [--config JSON] [--session ID] [--status] [--lib PATH] [--quiet]\n"
+                 "  wasi-nn-llama run  -m MODEL -p PROMPT [--config JSON] [--stream] [--lib PATH] [--quiet]\n"
+                 "  wasi-nn-llama chat -m MODEL [--config JSON] [--session ID] [--status] [--stream] [--lib PATH]\n"
+                 "                     [--quiet]\n"
                  "  wasi-nn-llama status -m MODEL [-p PROMPT] [--config JSON] [--lib PATH]\n"
                  "\n"
                  "status loads the model, runs PROMPT once if given, and prints the five\n"
                  "get_backend_status documents. In chat, /status prints them too, and\n"
-                 "--status prints them after every turn.\n"
+                 "--status prints them after every turn. --stream prints each reply as it is\n"
+                 "generated (compute_single / get_output_single / fini_single).\n"
                  "\n"
                  "The library is loaded with dlopen, as a WebAssembly runtime loads it: --lib,\n"
                  "else $WASI_NN_LLAMA_LIB, else ../lib next to this program, else the build tree.\n");
@@ -146,6 +155,10 @@ bool parse_args(int argc, char** argv, Options* o) {
         if (a == "--session" && next(&o->session)) continue;
         if (a == "--status") {
             o->show_status = true;
+            continue;
+        }
+        if (a == "--stream") {
+            o->stream = true;
             continue;
         }
         if (a == "-q" || a == "--quiet") {
@@ -196,11 +209,13 @@ public:
         t.type = u8;
         t.data = {reinterpret_cast<uint8_t*>(const_cast<char*>(text.data())), dim};
         if (!check(api_.set_input(ctx_, exec_, 0, &t), "set_input")) return false;
-        wasi_nn_error ce = api_.compute(ctx_, exec_);
-        if (ce != success && ce != context_full) return check(ce, "compute");
         std::string reply, meta;
-        if (!check(output(0, &reply), "get_output")) return false;
-        std::fwrite(reply.data(), 1, reply.size(), stdout);
+        wasi_nn_error ce = o_.stream ? stream_reply() : api_.compute(ctx_, exec_);
+        if (ce != success && ce != context_full) return check(ce, o_.stream ? "compute_single" : "compute");
+        if (!o_.stream) {
+            if (!check(output(0, &reply), "get_output")) return false;
+            std::fwrite(reply.data(), 1, reply.size(), stdout);
+        }
         std::fputc('\n', stdout);
         std::fflush(stdout);
         if (o_.show_stats && output(1, &meta) == success) std::fprintf(stderr, "[%s]\n", meta.c_str());
@@ -233,6 +248,30 @@ public:
     }
 
 private:
+    // Prints each piece as compute_single makes it, then ends the stream;
+    // success when the reply completed (or context_full).
+    wasi_nn_error stream_reply() {
+        std::vector<uint8_t> buf(4096);
+        wasi_nn_error e;
+        while ((e = api_.compute_single(ctx_, exec_)) == success) {
+            uint32_t size = static_cast<uint32_t>(buf.size());
+            wasi_nn_error oe = api_.get_output_single(ctx_, exec_, 0, buf.data(), &size);
+            if (oe == too_large) {
+                buf.resize(size);
+                oe = api_.get_output_single(ctx_, exec_, 0, buf.data(), &size);
+            }
+            if (oe != success) {
+                api_.fini_single(ctx_, exec_);
+                return oe;
+            }
+            std::fwrite(buf.data(), 1, size, stdout);
+            std::fflush(stdout);
+        }
+        wasi_nn_error fe = api_.fini_single(ctx_, exec_);
+        if (e == end_of_sequence) return fe;
+        return e;
+    }
+
     wasi_nn_error output(uint32_t index, std::string* out) {
         std::vector<uint8_t> buf(4096);
         for (int attempt = 0; attempt < 2; ++attempt) {
