@@ -413,8 +413,13 @@ void DecodeLoop::finish(Slot& slot, Status status, const std::string& stop_reaso
         stats_.request_finished(res, ms_between(r.enqueued_at, now),
                                 had_token ? ms_between(r.enqueued_at, slot.t_first_token) : 0.0);
     }
-    if (status != Status::ok && status != Status::context_full) {
-        // The sequence may hold a half-decoded prompt: forget it.
+    // A request cancelled while generating (a stream its guest ended early)
+    // leaves whole KV: its prompt and the tokens decoded since, which the
+    // session's next turn starts with. Any other failure may leave a
+    // half-decoded prompt: forget it.
+    const bool whole = status == Status::ok || status == Status::context_full ||
+                       (stop_reason == "cancelled" && slot.generating());
+    if (!whole) {
         llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
         slot.cached.clear();
     }

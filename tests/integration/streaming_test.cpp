@@ -116,7 +116,10 @@ TEST(Streaming, FiniMidStreamKeepsWhatWasShown) {
     const int partial = meta["output_tokens"].get<int>();
     std::string next;
     ASSERT_EQ(s.turn(e, " The end.", &next, "{\"max_tokens\":2}"), success);
-    EXPECT_GE(json::parse(metadata(s, e))["input_tokens"].get<int>(), partial + 6);
+    json next_meta = json::parse(metadata(s, e));
+    EXPECT_GE(next_meta["input_tokens"].get<int>(), partial + 6);
+    // ... and reuses the cancelled turn's KV rather than prefilling it again.
+    EXPECT_GE(next_meta["cached_tokens"].get<int>(), partial) << next_meta.dump();
 }
 
 TEST(Streaming, ContextFullEndsTheStream) {
