@@ -7,6 +7,16 @@ bench_llama_prefix() {
   "$ROOT/scripts/llama-cpp.sh" --with-bench-tools | tail -1
 }
 
+# bench_llama_tools TOOL...: sets LLAMA_BIN to that build's bin folder and
+# stops the script if any TOOL is missing there.
+bench_llama_tools() {
+  LLAMA_BIN="$(bench_llama_prefix)/build/bin"
+  local t
+  for t in "$@"; do
+    [ -x "$LLAMA_BIN/$t" ] || { echo "run.sh: $LLAMA_BIN/$t missing" >&2; exit 1; }
+  done
+}
+
 # bench_build TARGET: builds our library, the model maker and bench program
 # TARGET in $BUILD; sets LIB, MKMODEL and BENCH. When the build fails but
 # all three exist from before, it says so and goes on with them.

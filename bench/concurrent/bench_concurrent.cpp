@@ -172,17 +172,6 @@ struct Result {
     double wall_ms() const { return std::chrono::duration<double, std::milli>(t_ret - t_call).count(); }
 };
 
-wasi_nn_error set_u8(const Api& api, void* ctx, graph_execution_context exec, uint32_t index, const std::string& s) {
-    uint32_t dim = static_cast<uint32_t>(s.size());
-    tensor_dimensions dims{&dim, 1};
-    tensor t{};
-    t.dimensions = &dims;
-    t.type = u8;
-    t.data.buf = reinterpret_cast<uint8_t*>(const_cast<char*>(s.data()));
-    t.data.size = dim;
-    return api.set_input(ctx, exec, index, &t);
-}
-
 bool read_meta(const Api& api, void* ctx, graph_execution_context exec, Result* res) {
     std::vector<uint8_t> buf(1 << 16);
     tensor_data out{buf.data(), static_cast<uint32_t>(buf.size())};
@@ -216,7 +205,7 @@ bool run_once(const Api& api, void* ctx, graph g, const std::string& prompt, con
     }
     bool ok = false;
     do {
-        if ((e = set_u8(api, ctx, exec, 0, prompt)) != success || (e = set_u8(api, ctx, exec, 1, options)) != success) {
+        if ((e = bench::set_text(api, ctx, exec, 0, prompt)) != success || (e = bench::set_text(api, ctx, exec, 1, options)) != success) {
             std::fprintf(stderr, "bench_concurrent: set_input failed: %d\n", e);
             break;
         }
@@ -289,8 +278,8 @@ bool run_round(const Api& api, void* ctx, graph g, const std::vector<std::string
     round->res.assign(n, Result{});
     for (size_t i = 0; i < n; ++i) {
         wasi_nn_error e = api.init_execution_context(ctx, g, &execs[i]);
-        if (e == success) e = set_u8(api, ctx, execs[i], 0, prompts[i]);
-        if (e == success) e = set_u8(api, ctx, execs[i], 1, opts);
+        if (e == success) e = bench::set_text(api, ctx, execs[i], 0, prompts[i]);
+        if (e == success) e = bench::set_text(api, ctx, execs[i], 1, opts);
         if (e != success) {
             std::fprintf(stderr, "bench_concurrent: preparing context %zu failed: %d\n", i, e);
             for (size_t j = 0; j <= i; ++j) if (execs[j]) api.close_execution_context(ctx, execs[j]);

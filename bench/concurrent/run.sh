@@ -74,10 +74,9 @@ log() { printf '[bench/concurrent] %s\n' "$*" >&2; }
 . "$ROOT/bench/common.sh"
 
 # 1. llama.cpp's reference tools, same commit and flags as our library links.
-LLAMA_PREFIX=$(bench_llama_prefix)
-BB="$LLAMA_PREFIX/build/bin/llama-batched-bench"
-SERVER="$LLAMA_PREFIX/build/bin/llama-server"
-for x in "$BB" "$SERVER"; do [ -x "$x" ] || { echo "run.sh: $x missing" >&2; exit 1; }; done
+bench_llama_tools llama-batched-bench llama-server
+BB="$LLAMA_BIN/llama-batched-bench"
+SERVER="$LLAMA_BIN/llama-server"
 
 # 2. Our library, the model maker and the bench program.
 bench_build bench_concurrent

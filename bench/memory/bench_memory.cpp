@@ -250,27 +250,13 @@ struct Bench {
     bool turn(graph_execution_context exec, const std::string& msg, Turn* out, bool retry_busy = false,
               const std::string& options = "", std::string* text = nullptr) {
         if (!options.empty()) {
-            uint32_t dim_o = static_cast<uint32_t>(options.size());
-            tensor_dimensions dims_o{&dim_o, 1};
-            tensor opt{};
-            opt.dimensions = &dims_o;
-            opt.type = u8;
-            opt.data.buf = reinterpret_cast<uint8_t*>(const_cast<char*>(options.data()));
-            opt.data.size = dim_o;
-            wasi_nn_error eo = api.set_input(ctx, exec, 1, &opt);
+            wasi_nn_error eo = bench::set_text(api, ctx, exec, 1, options);
             if (eo != success) {
                 std::fprintf(stderr, "bench_memory: set_input(1, %s) failed: %d\n", options.c_str(), eo);
                 return false;
             }
         }
-        uint32_t dim = static_cast<uint32_t>(msg.size());
-        tensor_dimensions dims{&dim, 1};
-        tensor in{};
-        in.dimensions = &dims;
-        in.type = u8;
-        in.data.buf = reinterpret_cast<uint8_t*>(const_cast<char*>(msg.data()));
-        in.data.size = dim;
-        wasi_nn_error e = api.set_input(ctx, exec, 0, &in);
+        wasi_nn_error e = bench::set_text(api, ctx, exec, 0, msg);
         if (e != success) {
             std::fprintf(stderr, "bench_memory: set_input failed: %d\n", e);
             return false;

@@ -77,9 +77,8 @@ else
 # 1. Our library, the model maker and the bench program, and llama.cpp's
 # llama-bench, same commit: the reference for prefill at depth.
 bench_build bench_memory
-LLAMA_PREFIX=$(bench_llama_prefix)
-LLAMA_BENCH="$LLAMA_PREFIX/build/bin/llama-bench"
-[ -x "$LLAMA_BENCH" ] || { echo "run.sh: $LLAMA_BENCH missing" >&2; exit 1; }
+bench_llama_tools llama-bench
+LLAMA_BENCH="$LLAMA_BIN/llama-bench"
 
 # 2. The model, with a synthetic vocabulary with ChatML markers and the
 # ChatML template.

@@ -46,9 +46,8 @@ log() { printf '[bench/models] %s\n' "$*" >&2; }
 
 . "$ROOT/bench/common.sh"
 
-LLAMA_PREFIX=$(bench_llama_prefix)
-LLAMA_BENCH="$LLAMA_PREFIX/build/bin/llama-bench"
-[ -x "$LLAMA_BENCH" ] || { echo "run.sh: $LLAMA_BENCH missing" >&2; exit 1; }
+bench_llama_tools llama-bench
+LLAMA_BENCH="$LLAMA_BIN/llama-bench"
 bench_build bench_models
 A=$BUILD/models/bench-135m-q8_0.gguf
 B=$BUILD/models/bench-135m-q8_0-seed7.gguf

@@ -55,9 +55,8 @@ log() { printf '[bench/single] %s\n' "$*" >&2; }
 . "$ROOT/bench/common.sh"
 
 # 1. llama.cpp's reference tools, same commit and flags as our library links.
-LLAMA_PREFIX=$(bench_llama_prefix)
-LLAMA_BENCH="$LLAMA_PREFIX/build/bin/llama-bench"
-[ -x "$LLAMA_BENCH" ] || { echo "run.sh: $LLAMA_BENCH missing" >&2; exit 1; }
+bench_llama_tools llama-bench
+LLAMA_BENCH="$LLAMA_BIN/llama-bench"
 
 # 2. Our library, the model maker and the bench program; 3. the model.
 bench_build bench_single
