@@ -290,13 +290,8 @@ std::shared_ptr<ExecContext> Backend::find_exec(uint32_t exec, const char* call)
 }
 
 Status Backend::set_input(uint32_t exec, uint32_t index, std::string_view data) {
-    auto e = find_exec(exec, "set_input");
-    if (!e) return Status::not_found;
-    CallGuard guard(*e);
-    if (!guard.owned()) {
-        log(LogLevel::warn, "abi", "set_input: execution context busy in another thread", {{"exec", exec}});
-        return Status::busy;
-    }
+    ExecClaim e = claim_exec(exec, "set_input");
+    if (!e) return e.status();
     if (index == 0) {
         e->input.assign(data);
         e->has_input = true;
@@ -319,24 +314,14 @@ Status Backend::set_input(uint32_t exec, uint32_t index, std::string_view data) 
 }
 
 Status Backend::compute(uint32_t exec) {
-    auto e = find_exec(exec, "compute");
-    if (!e) return Status::not_found;
-    CallGuard guard(*e);
-    if (!guard.owned()) {
-        log(LogLevel::warn, "abi", "compute: execution context busy in another thread", {{"exec", exec}});
-        return Status::busy;
-    }
+    ExecClaim e = claim_exec(exec, "compute");
+    if (!e) return e.status();
     return compute_locked(*e);
 }
 
 Status Backend::get_output(uint32_t exec, uint32_t index, std::string* out) {
-    auto e = find_exec(exec, "get_output");
-    if (!e) return Status::not_found;
-    CallGuard guard(*e);
-    if (!guard.owned()) {
-        log(LogLevel::warn, "abi", "get_output: execution context busy in another thread", {{"exec", exec}});
-        return Status::busy;
-    }
+    ExecClaim e = claim_exec(exec, "get_output");
+    if (!e) return e.status();
     if (index > 1) {
         log(LogLevel::error, "abi", "get_output: index must be 0 (text) or 1 (metadata)", {{"index", index}});
         return Status::invalid_argument;
@@ -351,13 +336,8 @@ Status Backend::get_output(uint32_t exec, uint32_t index, std::string* out) {
 
 Status Backend::run_inference(uint32_t exec, uint32_t index, std::string_view input, std::string_view runtime_config,
                               std::string* out) {
-    auto e = find_exec(exec, "run_inference");
-    if (!e) return Status::not_found;
-    CallGuard guard(*e);
-    if (!guard.owned()) {
-        log(LogLevel::warn, "abi", "run_inference: execution context busy in another thread", {{"exec", exec}});
-        return Status::busy;
-    }
+    ExecClaim e = claim_exec(exec, "run_inference");
+    if (!e) return e.status();
     if (index > 1) {
         log(LogLevel::error, "abi", "run_inference: index must be 0 (text) or 1 (metadata)", {{"index", index}});
         return Status::invalid_argument;

@@ -61,6 +61,7 @@ public:
 private:
     Backend() = default;
     std::shared_ptr<ExecContext> find_exec(uint32_t exec, const char* call);
+    ExecClaim claim_exec(uint32_t exec, const char* call) { return ExecClaim(find_exec(exec, call), call); }
     Status register_graph(const std::string& path, const std::string& share_as, const Config& cfg, uint32_t* graph);
     Status new_exec(std::shared_ptr<Graph> g, std::shared_ptr<Session> s, uint32_t* exec);
     Status compute_locked(ExecContext& e);

@@ -8,13 +8,8 @@
 namespace wnl {
 
 Status Backend::compute_single(uint32_t exec) {
-    auto e = find_exec(exec, "compute_single");
-    if (!e) return Status::not_found;
-    CallGuard guard(*e);
-    if (!guard.owned()) {
-        log(LogLevel::warn, "abi", "compute_single: execution context busy in another thread", {{"exec", exec}});
-        return Status::busy;
-    }
+    ExecClaim e = claim_exec(exec, "compute_single");
+    if (!e) return e.status();
     std::shared_ptr<Turn> turn = e->stream;
     if (!turn) {
         turn = std::make_shared<Turn>();
@@ -38,13 +33,8 @@ Status Backend::compute_single(uint32_t exec) {
 }
 
 Status Backend::get_output_single(uint32_t exec, uint32_t index, std::string* out) {
-    auto e = find_exec(exec, "get_output_single");
-    if (!e) return Status::not_found;
-    CallGuard guard(*e);
-    if (!guard.owned()) {
-        log(LogLevel::warn, "abi", "get_output_single: execution context busy in another thread", {{"exec", exec}});
-        return Status::busy;
-    }
+    ExecClaim e = claim_exec(exec, "get_output_single");
+    if (!e) return e.status();
     if (index > 1) {
         log(LogLevel::error, "abi", "get_output_single: index must be 0 (text) or 1 (metadata)", {{"index", index}});
         return Status::invalid_argument;
@@ -69,13 +59,8 @@ Status Backend::get_output_single(uint32_t exec, uint32_t index, std::string* ou
 }
 
 Status Backend::fini_single(uint32_t exec) {
-    auto e = find_exec(exec, "fini_single");
-    if (!e) return Status::not_found;
-    CallGuard guard(*e);
-    if (!guard.owned()) {
-        log(LogLevel::warn, "abi", "fini_single: execution context busy in another thread", {{"exec", exec}});
-        return Status::busy;
-    }
+    ExecClaim e = claim_exec(exec, "fini_single");
+    if (!e) return e.status();
     if (!e->stream) {
         log(LogLevel::debug, "abi", "fini_single: no stream open", {{"exec", exec}});
         return Status::ok;

@@ -144,7 +144,6 @@ Status Backend::compute_locked(ExecContext& e) {
     Status st = start_turn(e, &turn, false);
     if (st != Status::ok) return st;
     const RequestResult& res = turn.req->wait();
-    turn.ended = true;
     return end_turn(e, turn, res, false);
 }
 

@@ -11,6 +11,7 @@
 #include "engine/graph.h"
 #include "engine/request.h"
 #include "engine/session.h"
+#include "engine/status.h"
 #include "engine/turn.h"
 
 namespace wnl {
@@ -37,17 +38,26 @@ struct ExecContext {
     std::shared_ptr<Turn> stream;
 };
 
-// Holds ExecContext::in_call for the length of one call.
-class CallGuard {
+// One call's hold on an execution context: it owns ExecContext::in_call for
+// the length of the call, or says why it could not: not_found (unknown or
+// closed handle, logged by the lookup) or busy (another call holds it;
+// logged here).
+class ExecClaim {
 public:
-    explicit CallGuard(ExecContext& e) : e_(e), owned_(!e.in_call.exchange(true)) {}
-    ~CallGuard() {
-        if (owned_) e_.in_call = false;
+    ExecClaim(std::shared_ptr<ExecContext> e, const char* call);
+    ~ExecClaim() {
+        if (owned_) e_->in_call = false;
     }
-    bool owned() const { return owned_; }
+    ExecClaim(const ExecClaim&) = delete;
+    ExecClaim& operator=(const ExecClaim&) = delete;
+
+    explicit operator bool() const { return owned_; }
+    Status status() const { return !e_ ? Status::not_found : owned_ ? Status::ok : Status::busy; }
+    ExecContext* operator->() const { return e_.get(); }
+    ExecContext& operator*() const { return *e_; }
 
 private:
-    ExecContext& e_;
+    std::shared_ptr<ExecContext> e_;
     bool owned_;
 };
 
