@@ -15,6 +15,7 @@
 
 #include "engine/cpu_arbiter.h"
 #include "engine/loop_stats.h"
+#include "engine/loop_slot.h"
 #include "engine/loop_threads.h"
 #include "engine/model.h"
 #include "engine/request.h"
@@ -93,37 +94,42 @@ public:
     void forget_session(const std::string& key);
 
 private:
-    struct Slot {
-        llama_seq_id seq = 0;
-        std::shared_ptr<Request> req;
-        std::vector<llama_token> cached;  // tokens whose KV this sequence holds
-        size_t prompt_pos = 0;  // prompt tokens decoded so far
-        int32_t batch_index = -1;  // row of this slot's logits in the batch, or -1
-        llama_token last_token = 0;
-        SamplerPtr sampler;
-        bool greedy = false;  // is_plain_greedy: argmax, no candidate list
-        StopMatcher stop;
-        size_t shown = 0;  // bytes of text passed to on_text
-        int32_t n_generated = 0;
-        int32_t n_cached = 0;
-        Clock::time_point t_admit, t_first_token;
-        uint64_t last_used = 0;
-        std::string session;  // whose tokens `cached` holds
-        bool generating() const { return req && prompt_pos >= req->prompt.size(); }
-    };
+    using Slot = LoopSlot;
 
     DecodeLoop() = default;
+    // decode_loop.cpp: the loop itself, one step per llama_decode.
     void run();
+
+    // loop_admission.cpp (scheduling): queued requests into free slots.
     void admit_waiting(Clock::time_point now);
+    // Ends requests that were cancelled or passed their deadline in the queue.
+    void end_expired(std::vector<std::shared_ptr<Request>>& expired, Clock::time_point now);
+    // The free slot for a request: the longest cached prefix, or its
+    // session's state from the host cache restored into the oldest one.
+    Slot& place(const Request& req);
     void start(Slot& slot, std::shared_ptr<Request> req, Clock::time_point now);
-    void finish(Slot& slot, Status status, const std::string& stop_reason, const std::string& error = "");
-    bool shift_context(Slot& slot);
-    void after_decode(Slot& slot);
-    void fail_batch(const std::string& why);
+
+    // loop_kv.cpp (KV placement and memory pressure).
+    // Keeps the longest cached prefix of the slot's sequence that the
+    // request's prompt starts with; returns its length.
+    size_t reuse_prefix(Slot& slot, const Request& req);
     void park(Slot& slot, const std::string& incoming);
     void restore(Slot& slot, CachedState state);
+    bool shift_context(Slot& slot);
     void apply_forgets();
     void check_rss();
+
+    // loop_step.cpp (the batch step): build, decode, sample, finish.
+    // Requests cancelled, or with nothing to generate, end before decoding.
+    void end_idle_requests();
+    // Fills batch_: a token for each generating slot, then prompt chunks.
+    void build_batch();
+    // Runs llama_decode on the CPUs the arbiter grants; false when unloading.
+    bool decode_batch(int32_t* rc);
+    void publish_step(double decode_ms, double wait_ms);
+    void after_decode(Slot& slot);
+    void fail_batch(const std::string& why);
+    void finish(Slot& slot, Status status, const std::string& stop_reason, const std::string& error = "");
 
     std::shared_ptr<Model> model_;
     llama_context* ctx_ = nullptr;

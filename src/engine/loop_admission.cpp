@@ -1,0 +1,124 @@
+// Scheduling inside a decode loop: queued requests go into free slots, each
+// to the slot whose KV it can reuse the most of, and start there.
+#include <algorithm>
+
+#include "common.h"
+#include "engine/decode_loop.h"
+#include "engine/log.h"
+#include "sampling.h"
+
+namespace wnl {
+
+void DecodeLoop::admit_waiting(Clock::time_point now) {
+    std::vector<std::shared_ptr<Request>> expired;
+    std::vector<std::shared_ptr<Request>> admitted;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        expired = queue_->take_expired(now);
+        for (auto& slot : slots_) {
+            if (slot.req || queue_->size() == 0) continue;
+            admitted.push_back(queue_->pop(now));
+            stats_.counters.admitted++;
+            stats_.queue_wait_ms.add(ms_between(admitted.back()->enqueued_at, now));
+            busy_slots_++;
+        }
+        for (auto& r : expired) {
+            if (!r->cancelled) stats_.counters.timed_out++;
+            else stats_.counters.cancelled++;
+        }
+    }
+    end_expired(expired, now);
+    for (auto& req : admitted) {
+        Slot& slot = place(*req);
+        start(slot, std::move(req), now);
+    }
+    check_rss();
+}
+
+void DecodeLoop::end_expired(std::vector<std::shared_ptr<Request>>& expired, Clock::time_point now) {
+    for (auto& r : expired) {
+        RequestResult res;
+        if (r->cancelled) {
+            res.status = Status::runtime_error;
+            res.stop_reason = "cancelled";
+            res.error = "request cancelled while queued";
+        } else {
+            res.status = Status::timeout;
+            res.stop_reason = "timeout";
+            res.error = "request timed out in the queue";
+        }
+        res.queue_ms = ms_between(r->enqueued_at, now);
+        r->finish(std::move(res));
+    }
+}
+
+// The free slot whose cache shares the longest prefix with the prompt, so a
+// session's next turn reuses its KV; or, when the session's own state in the
+// host cache covers more of the prompt than any slot does, the least
+// recently used free slot with that state restored into it (its owner's
+// state is parked in turn).
+DecodeLoop::Slot& DecodeLoop::place(const Request& req) {
+    Slot* best = nullptr;
+    Slot* oldest = nullptr;
+    size_t best_common = 0;
+    for (auto& slot : slots_) {
+        if (slot.req) continue;
+        const size_t common = common_prefix(slot.cached, req.prompt);
+        if (!best || common > best_common || (common == best_common && slot.last_used < best->last_used)) {
+            best = &slot;
+            best_common = common;
+        }
+        if (!oldest || slot.last_used < oldest->last_used) oldest = &slot;
+    }
+    const CachedState* saved = cache_->find(req.session_key);
+    if (saved && req.memory.cache_prompt && common_prefix(saved->tokens, req.prompt) > best_common) {
+        park(*oldest, req.session_key);
+        restore(*oldest, cache_->take(req.session_key));
+        // An older copy of the session's KV in another slot must not be
+        // parked over the state just restored.
+        for (auto& slot : slots_) {
+            if (&slot != oldest && !slot.req && slot.session == req.session_key) slot.session.clear();
+        }
+        return *oldest;
+    }
+    if (saved && best->session == req.session_key) cache_->erase(req.session_key);
+    park(*best, req.session_key);
+    return *best;
+}
+
+void DecodeLoop::start(Slot& slot, std::shared_ptr<Request> req, Clock::time_point now) {
+    slot.req = std::move(req);
+    Request& r = *slot.req;
+    slot.t_admit = now;
+    slot.last_used = ++use_tick_;
+    slot.n_generated = 0;
+    slot.n_cached = 0;
+    slot.shown = 0;
+    slot.batch_index = -1;
+    slot.stop = StopMatcher(r.stopping.stop);
+
+    if (r.prompt.empty()) {
+        finish(slot, Status::invalid_argument, "error", "empty prompt");
+        return;
+    }
+    if (r.prompt.size() >= ctx_per_seq_) {
+        finish(slot, Status::prompt_too_long, "error",
+               "prompt is " + std::to_string(r.prompt.size()) + " tokens; the context holds " +
+                   std::to_string(ctx_per_seq_));
+        return;
+    }
+    std::string err;
+    if (make_sampler(model_->get(), r.sampling, r.stopping.ignore_eos, static_cast<int32_t>(ctx_per_seq_),
+                     &slot.sampler, &err) != Status::ok) {
+        finish(slot, Status::invalid_argument, "error", err);
+        return;
+    }
+    slot.greedy = is_plain_greedy(r.sampling);
+    const size_t common = reuse_prefix(slot, r);
+    slot.session = r.session_key;
+    slot.prompt_pos = common;
+    slot.n_cached = static_cast<int32_t>(common);
+    for (llama_token t : r.prompt) common_sampler_accept(slot.sampler.get(), t, false);
+}
+
+}  // namespace wnl

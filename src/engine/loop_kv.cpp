@@ -1,0 +1,111 @@
+// KV placement inside a decode loop: which tokens each sequence keeps, the
+// host-RAM cache that parked sessions' state goes to and comes back from,
+// context shifts, and what memory pressure takes away.
+#include <chrono>
+
+#include "engine/decode_loop.h"
+#include "engine/log.h"
+#include "engine/process_memory.h"
+
+namespace wnl {
+
+// At least one prompt token is decoded again, so that there are logits to
+// sample from.
+size_t DecodeLoop::reuse_prefix(Slot& slot, const Request& req) {
+    size_t common = 0;
+    if (req.memory.cache_prompt) {
+        const size_t limit = std::min(slot.cached.size(), req.prompt.size() - 1);
+        while (common < limit && slot.cached[common] == req.prompt[common]) ++common;
+    }
+    llama_memory_t mem = llama_get_memory(ctx_);
+    if (!llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(common), -1)) {
+        llama_memory_seq_rm(mem, slot.seq, -1, -1);
+        common = 0;
+    }
+    slot.cached.resize(common);
+    return common;
+}
+
+void DecodeLoop::apply_forgets() {
+    std::vector<std::string> keys;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        keys.swap(forget_);
+    }
+    for (const auto& key : keys) {
+        cache_->erase(key);
+        for (auto& slot : slots_) {
+            if (!slot.req && slot.session == key) slot.session.clear();
+        }
+    }
+}
+
+// Before a slot's KV is overwritten for another session, its owner's state
+// goes to the host cache, to be restored on that session's next turn.
+void DecodeLoop::park(Slot& slot, const std::string& incoming) {
+    if (slot.session.empty() || slot.session == incoming || slot.cached.empty()) return;
+    if (cache_->limit() == 0) return;
+    if (max_cache_tokens_ > 0 && static_cast<int64_t>(slot.cached.size()) > max_cache_tokens_) return;
+    CachedState state;
+    state.key = slot.session;
+    state.tokens = slot.cached;
+    state.data.resize(llama_state_seq_get_size(ctx_, slot.seq));
+    const size_t n = llama_state_seq_get_data(ctx_, state.data.data(), state.data.size(), slot.seq);
+    slot.session.clear();
+    if (n == 0) return;
+    state.data.resize(n);
+    log(LogLevel::debug, "memory", "session state moved to the host cache",
+        {{"session", state.key}, {"tokens", state.tokens.size()}, {"bytes", n}});
+    cache_->put(std::move(state));
+    saved_++;
+}
+
+void DecodeLoop::restore(Slot& slot, CachedState state) {
+    llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
+    slot.cached.clear();
+    if (llama_state_seq_set_data(ctx_, state.data.data(), state.data.size(), slot.seq) == 0) {
+        log(LogLevel::warn, "memory", "restoring cached session state failed; prefilling again",
+            {{"session", state.key}});
+        llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
+        return;
+    }
+    slot.cached = std::move(state.tokens);
+    slot.session = state.key;
+    restored_++;
+}
+
+// Keeps the first n_keep tokens, drops half of the rest, and slides the
+// remainder down, as llama.cpp's server does.
+bool DecodeLoop::shift_context(Slot& slot) {
+    const Request& r = *slot.req;
+    const int32_t n_past = static_cast<int32_t>(slot.cached.size());
+    int32_t keep = r.memory.n_keep < 0 ? static_cast<int32_t>(r.prompt.size()) : r.memory.n_keep;
+    keep = std::max(keep, r.keep_prefix);
+    if (llama_vocab_get_add_bos(model_->vocab())) keep = std::max(keep, 1);
+    keep = std::min(keep, n_past - 4);
+    if (keep < 0) return false;
+    const int32_t discard = (n_past - keep) / 2;
+    if (discard <= 0) return false;
+    llama_memory_t mem = llama_get_memory(ctx_);
+    llama_memory_seq_rm(mem, slot.seq, keep, keep + discard);
+    llama_memory_seq_add(mem, slot.seq, keep + discard, n_past, -discard);
+    slot.cached.erase(slot.cached.begin() + keep, slot.cached.begin() + keep + discard);
+    log(LogLevel::debug, "scheduler", "context shifted",
+        {{"session", r.session_key}, {"kept", keep}, {"discarded", discard}});
+    return true;
+}
+
+// Above max_rss_bytes the host cache gives back half of what it holds.
+void DecodeLoop::check_rss() {
+    if (max_rss_bytes_ == 0 || cache_->bytes() == 0) return;
+    auto now = Clock::now();
+    if (now - last_rss_check_ < std::chrono::milliseconds(200)) return;
+    last_rss_check_ = now;
+    const uint64_t rss = process_rss_bytes();
+    if (rss <= max_rss_bytes_) return;
+    const size_t dropped = cache_->shrink_to(cache_->bytes() / 2);
+    log(LogLevel::warn, "memory", "process RSS above max_rss_bytes: cached session state dropped",
+        {{"rss", rss}, {"max_rss_bytes", max_rss_bytes_}, {"dropped", dropped}});
+}
+
+}  // namespace wnl

@@ -1,0 +1,186 @@
+// The batch step of a decode loop: one llama_decode over every running
+// request (a token for each generating one, then prompt chunks), then
+// sampling and the stop checks, and the end of each request.
+#include <algorithm>
+
+#include "common.h"
+#include "engine/decode_loop.h"
+#include "engine/log.h"
+#include "sampling.h"
+
+namespace wnl {
+
+void DecodeLoop::end_idle_requests() {
+    for (auto& slot : slots_) {
+        if (!slot.req) continue;
+        if (slot.req->cancelled) {
+            finish(slot, Status::runtime_error, "cancelled", "request cancelled");
+        } else if (slot.req->stopping.max_tokens == 0) {
+            finish(slot, Status::ok, "max_tokens");
+        }
+    }
+}
+
+void DecodeLoop::build_batch() {
+    common_batch_clear(batch_);
+    int32_t budget = static_cast<int32_t>(n_batch_);
+    // One token for every generating request first, so prefill never
+    // stalls them for more than one chunk.
+    for (auto& slot : slots_) {
+        if (!slot.req || !slot.generating() || slot.n_generated == 0) continue;
+        if (slot.cached.size() + 1 >= ctx_per_seq_) {
+            if (!slot.req->memory.context_shifting || !shift_context(slot)) {
+                finish(slot, Status::context_full, "context_full",
+                       "the conversation filled the context (" + std::to_string(ctx_per_seq_) + " tokens)");
+                continue;
+            }
+        }
+        slot.batch_index = batch_.n_tokens;
+        common_batch_add(batch_, slot.last_token, static_cast<llama_pos>(slot.cached.size()), {slot.seq}, true);
+        slot.cached.push_back(slot.last_token);
+        --budget;
+    }
+    // Then prompt chunks, oldest admission first.
+    std::vector<Slot*> prefill;
+    for (auto& slot : slots_) {
+        if (slot.req && !slot.generating()) prefill.push_back(&slot);
+    }
+    std::sort(prefill.begin(), prefill.end(), [](Slot* a, Slot* b) { return a->last_used < b->last_used; });
+    for (Slot* slot : prefill) {
+        if (budget <= 0) break;
+        const auto& prompt = slot->req->prompt;
+        const size_t n = std::min(prompt.size() - slot->prompt_pos, static_cast<size_t>(budget));
+        for (size_t i = 0; i < n; ++i) {
+            const size_t pos = slot->prompt_pos + i;
+            const bool last = pos + 1 == prompt.size();
+            if (last) slot->batch_index = batch_.n_tokens;
+            common_batch_add(batch_, prompt[pos], static_cast<llama_pos>(pos), {slot->seq}, last);
+            slot->cached.push_back(prompt[pos]);
+        }
+        slot->prompt_pos += n;
+        budget -= static_cast<int32_t>(n);
+    }
+}
+
+bool DecodeLoop::decode_batch(int32_t* rc) {
+    const auto t_ask = Clock::now();
+    auto t_decode = t_ask;
+    {
+        if (cpus_ && !marked_busy_) {
+            cpus_->set_busy(true);
+            marked_busy_ = true;
+        }
+        CpuTurn turn(cpus_, threads_->wanted(batch_.n_tokens), abort_);
+        if (!turn.held()) return false;
+        threads_->use(turn.threads(), batch_.n_tokens);
+        t_decode = Clock::now();
+        *rc = llama_decode(ctx_, batch_);
+        // Another model waits for the CPUs: park this pool's workers now
+        // rather than let them poll on through its turn.
+        if (cpus_ && cpus_->others_waiting()) threads_->park();
+    }
+    publish_step(ms_between(t_decode, Clock::now()), ms_between(t_ask, t_decode));
+    std::lock_guard<std::mutex> lock(mu_);
+    return !stopping_;
+}
+
+// The step's figures and the KV each slot now holds, for status reports.
+void DecodeLoop::publish_step(double decode_ms, double wait_ms) {
+    int32_t busy = 0;
+    uint64_t used = 0;
+    for (const auto& slot : slots_) {
+        busy += slot.req ? 1 : 0;
+        used += slot.cached.size();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.decode_call(batch_.n_tokens, busy, decode_ms);
+    stats_.counters.cpu_wait_ms += wait_ms;
+    kv_used_ = used;
+    for (size_t i = 0; i < slots_.size(); ++i) resident_[i] = slots_[i].cached.empty() ? "" : slots_[i].session;
+}
+
+// Every request with tokens in the failed batch ends; their sequences are
+// cleared by finish().
+void DecodeLoop::fail_batch(const std::string& why) {
+    for (auto& slot : slots_) {
+        if (slot.req && (slot.batch_index >= 0 || !slot.generating())) {
+            finish(slot, Status::runtime_error, "error", why);
+        }
+    }
+}
+
+void DecodeLoop::after_decode(Slot& slot) {
+    Request& r = *slot.req;
+    const int32_t idx = slot.batch_index;
+    slot.batch_index = -1;
+    llama_token tok = slot.greedy ? greedy_token(ctx_, model_->get(), idx, r.stopping.ignore_eos) : LLAMA_TOKEN_NULL;
+    if (tok == LLAMA_TOKEN_NULL) tok = common_sampler_sample(slot.sampler.get(), ctx_, idx);
+    common_sampler_accept(slot.sampler.get(), tok, true);
+    auto now = Clock::now();
+    if (slot.n_generated == 0) slot.t_first_token = now;
+
+    if (!r.stopping.ignore_eos && llama_vocab_is_eog(model_->vocab(), tok)) {
+        finish(slot, Status::ok, "eos");
+        return;
+    }
+    slot.n_generated++;
+    slot.last_token = tok;
+    const bool hit_stop = slot.stop.append(model_->token_to_piece(tok));
+    if (r.on_text) {
+        size_t safe = slot.stop.safe_length();
+        if (safe > slot.shown) {
+            r.on_text(std::string_view(slot.stop.text()).substr(slot.shown, safe - slot.shown));
+            slot.shown = safe;
+        }
+    }
+    if (hit_stop) {
+        finish(slot, Status::ok, "stop_string");
+    } else if (r.stopping.max_tokens >= 0 && slot.n_generated >= r.stopping.max_tokens) {
+        finish(slot, Status::ok, "max_tokens");
+    } else if (r.stopping.max_time_ms > 0 &&
+               ms_between(slot.t_admit, now) >= static_cast<double>(r.stopping.max_time_ms)) {
+        finish(slot, Status::ok, "time_limit");
+    }
+}
+
+void DecodeLoop::finish(Slot& slot, Status status, const std::string& stop_reason, const std::string& error) {
+    auto now = Clock::now();
+    Request& r = *slot.req;
+    RequestResult res;
+    res.status = status;
+    res.error = error;
+    res.stop_reason = stop_reason;
+    res.text = slot.stop.text();
+    res.input_tokens = static_cast<int32_t>(r.prompt.size());
+    res.cached_tokens = slot.n_cached;
+    res.output_tokens = slot.n_generated;
+    res.queue_ms = ms_between(r.enqueued_at, slot.t_admit);
+    const bool had_token = slot.n_generated > 0;
+    res.prefill_ms = ms_between(slot.t_admit, had_token ? slot.t_first_token : now);
+    res.decode_ms = had_token ? ms_between(slot.t_first_token, now) : 0.0;
+    if (r.on_text && slot.shown < res.text.size()) {
+        r.on_text(std::string_view(res.text).substr(slot.shown));
+    }
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        busy_slots_--;
+        stats_.request_finished(res, ms_between(r.enqueued_at, now),
+                                had_token ? ms_between(r.enqueued_at, slot.t_first_token) : 0.0);
+    }
+    // A request cancelled while generating (a stream its guest ended early)
+    // leaves whole KV: its prompt and the tokens decoded since, which the
+    // session's next turn starts with. Any other failure may leave a
+    // half-decoded prompt: forget it.
+    const bool whole = status == Status::ok || status == Status::context_full ||
+                       (stop_reason == "cancelled" && slot.generating());
+    if (!whole) {
+        llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
+        slot.cached.clear();
+    }
+    slot.sampler.reset();
+    auto req = std::move(slot.req);
+    slot.req.reset();
+    req->finish(std::move(res));
+}
+
+}  // namespace wnl
