@@ -166,7 +166,11 @@ Status Backend::register_graph(const std::string& path, const std::string& share
     g->served->graphs++;
     const Model& model = *g->served->model;
     g->has_template = model.info().has_chat_template || !cfg.model.chat_template.empty();
-    st = ChatFormat::create(model.get(), cfg.model.chat_template, &g->chat, &err);
+    // A template the guest chose is rendered under bounds: its own Jinja,
+    // or the one inside GGUF bytes it sent.
+    const bool from_bytes = share_as.rfind("memory:", 0) == 0;
+    const bool guest_template = cfg.model.chat_template != config_.model.chat_template;
+    st = ChatFormat::create(model.get(), cfg.model.chat_template, from_bytes || guest_template, &g->chat, &err);
     if (st != Status::ok) {
         log(LogLevel::error, "model", "chat template rejected", {{"error", err}});
         return st;
