@@ -484,6 +484,20 @@ const std::unordered_map<std::string, Setting>& settings() {
         {"queue_warning_threshold", {Group::backend, [](C& c, V v) { c.backend.queue_warning_threshold = v.int32(0); }}},
         {"queue_reject_threshold", {Group::backend, [](C& c, V v) { c.backend.queue_reject_threshold = v.int32(0); }}},
         {"model_dirs", {Group::backend, set_model_dirs}},
+        {"session_store", {Group::backend, [](C& c, V v) { c.backend.session_store = v.string(); }}},
+        {"session_namespace", {Group::backend, [](C& c, V v) {
+             std::string ns = v.string();
+             if (ns.empty() || ns.size() > 128) v.fail("must be 1 to 128 bytes, got " + std::to_string(ns.size()));
+             c.backend.session_namespace = std::move(ns);
+         }}},
+        {"session_store_bytes", {Group::backend, [](C& c, V v) {
+             const int64_t n = v.integer(0, kI64Max);
+             if (n != 0 && n < (1 << 20)) v.fail("must be 0 (no bound) or at least 1048576 (1 MiB), got " + v.describe());
+             c.backend.session_store_bytes = static_cast<uint64_t>(n);
+         }}},
+        {"session_sync", {Group::backend, [](C& c, V v) {
+             c.backend.session_sync_full = v.choice({"normal", "full"}) == "full";
+         }}},
 
         // logging
         {"level", {Group::logging, set_level}},

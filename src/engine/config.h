@@ -103,6 +103,12 @@ struct BackendConfig {
     int32_t queue_warning_threshold = 0;  // 0 = off
     int32_t queue_reject_threshold = 0;  // 0 = queue_size
     std::vector<std::string> model_dirs;  // allow-list; empty = any path
+    // Durable sessions (docs/sessions.md), read from the backend config
+    // only (the host's): a directory, or empty for none.
+    std::string session_store;
+    std::string session_namespace = "default";
+    uint64_t session_store_bytes = 1ull << 30;  // disk bound; 0 = none
+    bool session_sync_full = false;  // session_sync: "normal" (false) or "full"
 };
 
 struct LoggingConfig {
