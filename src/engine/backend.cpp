@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <climits>
+#include <set>
 #include <cstdlib>
 #include <cstring>
 
@@ -33,10 +34,27 @@ Status Backend::create(std::string_view config_json, std::shared_ptr<Backend>* o
         }
     }
     SessionLimits limits;
-    limits.max_sessions = static_cast<size_t>(b->config_.backend.max_sessions);
-    limits.idle_timeout_ms = b->config_.backend.idle_timeout_ms;
-    limits.auto_cleanup = b->config_.backend.auto_cleanup;
-    b->sessions_ = std::make_unique<SessionStore>(limits);
+    const BackendConfig& bc = b->config_.backend;
+    limits.max_sessions = static_cast<size_t>(bc.max_sessions);
+    limits.idle_timeout_ms = bc.idle_timeout_ms;
+    limits.auto_cleanup = bc.auto_cleanup;
+    if (!bc.session_store.empty()) {
+        StoreSettings ss;
+        ss.dir = bc.session_store;
+        ss.ns = bc.session_namespace;
+        ss.sync = bc.session_sync_full ? SyncLevel::full : SyncLevel::normal;
+        ss.max_bytes = bc.session_store_bytes;
+        st = StoreNamespace::open(ss, limits, &b->store_, &err);
+        if (st != Status::ok) {
+            log(LogLevel::error, "store", "session store cannot be used", {{"dir", ss.dir}, {"error", err}});
+            return st;
+        }
+        b->store_->hold();
+        b->store_held_ = true;
+        b->sessions_ = b->store_->sessions();
+    } else {
+        b->sessions_ = std::make_shared<SessionStore>(limits);
+    }
     static std::atomic<uint64_t> backends{0};
     b->tag_ = "b" + std::to_string(++backends) + "/";  // session keys are unique across contexts
     llama_runtime_acquire();
@@ -53,6 +71,7 @@ Backend::~Backend() {
         graphs_.clear();
     }
     sessions_.reset();
+    store_.reset();  // the last context on a store closes it (its writer drains first)
     if (runtime_held_) llama_runtime_release();
 }
 
@@ -63,20 +82,48 @@ void Backend::shut_down() {
         shut_down_ = true;
         for (auto& [id, e] : execs_) execs.push_back(e);
     }
-    std::vector<std::string> ids;
+    std::vector<std::string> keys;
     for (auto& e : execs) {
         e->closed = true;
-        if (!e->session->named) ids.push_back(e->session->id);
+        if (!e->session->named) keys.push_back(session_key(*e->session));
         std::lock_guard<std::mutex> lock(e->inflight_mu);
         if (e->inflight) e->inflight->cancelled = true;
     }
     for (auto& e : execs) close_stream(*e, false);
+    // The last context on a store's namespace writes its sessions' KV out;
+    // while another still serves the namespace, its sessions stay.
+    if (store_ && store_held_.exchange(false)) {
+        if (store_->release() > 0) {
+            named_stay_ = true;
+        } else {
+            save_stored_sessions();
+        }
+    }
     // The decode loops outlive this context when others share them: its
     // sessions' cached state goes now rather than waiting to be evicted.
-    if (sessions_) {
-        for (const auto& s : sessions_->list()) ids.push_back(s->id);
+    if (sessions_ && !named_stay_) {
+        for (const auto& s : sessions_->list()) keys.push_back(session_key(*s));
     }
-    forget_sessions(ids);
+    forget_keys(keys);
+}
+
+void Backend::save_stored_sessions() {
+    std::vector<std::shared_ptr<Graph>> graphs;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (const auto& [id, g] : graphs_) graphs.push_back(g);
+    }
+    std::set<DecodeLoop*> loops;
+    for (const auto& g : graphs) {
+        DecodeLoop* loop = g->served->loop.get();
+        if (!loops.insert(loop).second) continue;
+        if (!loop->save_sessions(store_->key_prefix(), std::chrono::seconds(10))) {
+            log(LogLevel::warn, "store", "deinit: the decode loop did not hand over its sessions' KV in time");
+        }
+    }
+    if (!store_->flush(std::chrono::seconds(60))) {
+        log(LogLevel::warn, "store", "deinit: KV files still being written after 60 s");
+    }
 }
 
 static bool path_is_within(const std::string& path, const std::string& dir) {
@@ -265,21 +312,29 @@ Status Backend::close_exec(uint32_t exec) {
         if (e->inflight) e->inflight->cancelled = true;
     }
     close_stream(*e, false);  // an open stream's session must be free again
-    if (!e->session->named) forget_sessions({e->session->id});
+    if (!e->session->named) forget_keys({session_key(*e->session)});
     return Status::ok;
 }
 
-std::string Backend::session_key(const std::string& id) const { return tag_ + id; }
+std::string Backend::named_key(const std::string& id) const { return (store_ ? store_->key_prefix() : tag_) + id; }
 
-void Backend::forget_sessions(const std::vector<std::string>& ids) {
-    if (ids.empty()) return;
+std::string Backend::session_key(const Session& s) const { return s.named ? named_key(s.id) : tag_ + s.id; }
+
+void Backend::forget_sessions(const std::vector<std::string>& named_ids) {
+    std::vector<std::string> keys;
+    for (const auto& id : named_ids) keys.push_back(named_key(id));
+    forget_keys(keys);
+}
+
+void Backend::forget_keys(const std::vector<std::string>& keys) {
+    if (keys.empty()) return;
     std::vector<std::shared_ptr<Graph>> graphs;
     {
         std::lock_guard<std::mutex> lock(mu_);
         for (const auto& [gid, g] : graphs_) graphs.push_back(g);
     }
     for (const auto& g : graphs) {
-        for (const auto& id : ids) g->served->loop->forget_session(session_key(id));
+        for (const auto& key : keys) g->served->loop->forget_session(key);
     }
 }
 

@@ -3,6 +3,7 @@
 // ABI-neutral types; models and decode loops are shared process-wide.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,7 @@
 #include <unordered_map>
 
 #include "engine/config.h"
+#include "engine/durable_store.h"
 #include "engine/exec_context.h"
 #include "engine/graph.h"
 #include "engine/session.h"
@@ -68,18 +70,34 @@ private:
     // backend_turn.cpp: a turn's start (prompt, hand-off to the loop) and end
     // (its record in the session). keep_partial: a stream ended early keeps
     // the text generated so far.
+    // A turn that should be recorded but could not be stored returns the
+    // store's error instead of the request's, with *store_failed set.
     Status start_turn(ExecContext& e, Turn* turn, bool streaming);
-    Status end_turn(ExecContext& e, Turn& turn, const RequestResult& res, bool keep_partial);
+    Status end_turn(ExecContext& e, Turn& turn, const RequestResult& res, bool keep_partial,
+                    bool* store_failed = nullptr);
+    // The turn into the session's history: into its session store first
+    // (when it has one), then into memory, so that memory is never ahead.
+    Status record_turn(ExecContext& e, const Turn& turn, const RequestResult& res);
     // Cancels an open stream's request if it runs, waits for it, and ends
-    // the turn unless someone else already did. record: keep it in history.
-    void close_stream(ExecContext& e, bool record);
+    // the turn unless someone else already did. record: keep it in history
+    // (an error when that could not be stored).
+    Status close_stream(ExecContext& e, bool record);
     // Sessions share decode loops with other backend contexts: their keys
-    // there carry this context's tag.
-    std::string session_key(const std::string& id) const;
-    void forget_sessions(const std::vector<std::string>& ids);
+    // there carry this context's tag, or, for named sessions of a session
+    // store, the namespace's (the same in every context that shares it).
+    std::string session_key(const Session& s) const;
+    std::string named_key(const std::string& id) const;
+    void forget_sessions(const std::vector<std::string>& named_ids);
+    void forget_keys(const std::vector<std::string>& keys);
+    // deinit_backend with a session store: every idle stored session's KV
+    // state to its file.
+    void save_stored_sessions();
 
     Config config_;
-    std::unique_ptr<SessionStore> sessions_;
+    std::shared_ptr<StoreNamespace> store_;  // declared before sessions_, which may be its SessionStore
+    std::atomic<bool> store_held_{false};
+    bool named_stay_ = false;  // another backend context still serves the namespace
+    std::shared_ptr<SessionStore> sessions_;
     std::mutex mu_;
     std::unordered_map<uint32_t, std::shared_ptr<Graph>> graphs_;
     std::unordered_map<uint32_t, std::shared_ptr<ExecContext>> execs_;

@@ -134,7 +134,8 @@ Status Backend::backend_status(StatusKind kind, std::string* out) {
             j["models"] = ordered_json::array();
             for (const auto& v : views) j["models"].push_back(memory_json(v));
             // Graphs that share a decode loop share its cache: count each once.
-            uint64_t bytes = 0, entries = 0, limit = 0, evictions = 0, saved = 0, restored = 0;
+            uint64_t bytes = 0, entries = 0, limit = 0, evictions = 0, saved = 0, restored = 0, stored = 0,
+                     from_store = 0;
             std::set<const DecodeLoop*> seen;
             for (const auto& v : views) {
                 if (!seen.insert(v.graph->served->loop.get()).second) continue;
@@ -144,9 +145,17 @@ Status Backend::backend_status(StatusKind kind, std::string* out) {
                 evictions += v.loop.host_cache_evictions;
                 saved += v.loop.states_saved;
                 restored += v.loop.states_restored;
+                stored += v.loop.states_stored;
+                from_store += v.loop.states_restored_from_store;
             }
-            j["host_cache"] = {{"bytes", bytes},         {"entries", entries}, {"limit_bytes", limit},
-                               {"evictions", evictions}, {"states_saved", saved}, {"states_restored", restored}};
+            j["host_cache"] = {{"bytes", bytes},
+                               {"entries", entries},
+                               {"limit_bytes", limit},
+                               {"evictions", evictions},
+                               {"states_saved", saved},
+                               {"states_restored", restored},
+                               {"states_to_store", stored},
+                               {"states_restored_from_store", from_store}};
             j["gpu"] = ordered_json::array();
             for (const auto& d : gpu_memory()) {
                 j["gpu"].push_back({{"device", d.name},
@@ -182,6 +191,26 @@ Status Backend::backend_status(StatusKind kind, std::string* out) {
             j["named"] = sessions_->size();
             j["max_sessions"] = config_.backend.max_sessions;
             j["listed"] = std::min(all.size(), kCap);
+            j["store"] = nullptr;
+            if (store_) {
+                const StoreReport r = store_->report();
+                j["store"] = {{"dir", r.dir},
+                              {"namespace", r.ns},
+                              {"sync", r.sync},
+                              {"bytes", r.bytes},
+                              {"limit_bytes", r.limit_bytes},
+                              {"kv_files", r.kv_files},
+                              {"kv_bytes", r.kv_bytes},
+                              {"writer_queued_bytes", r.writer_queued_bytes},
+                              {"turns_stored", r.turns_stored},
+                              {"turn_failures", r.turn_failures},
+                              {"kv_written", r.kv_written},
+                              {"kv_write_failures", r.kv_write_failures},
+                              {"kv_skipped", r.kv_skipped},
+                              {"kv_loaded", r.kv_loaded},
+                              {"kv_rejected", r.kv_rejected},
+                              {"sessions_removed", r.sessions_removed}};
+            }
             j["sessions"] = ordered_json::array();
             for (size_t i = 0; i < all.size() && i < kCap; ++i) {
                 const Session& s = *all[i];
@@ -191,7 +220,8 @@ Status Backend::backend_status(StatusKind kind, std::string* out) {
                      {"active", s.in_use.load()},
                      {"turns", s.turns.load()},
                      {"tokens_held", s.tokens_held.load()},
-                     {"kv_cached", resident.count(session_key(s.id)) > 0},
+                     {"kv_cached", resident.count(session_key(s)) > 0},
+                     {"stored", s.store_id.load() != 0},
                      {"idle_ms", std::chrono::duration_cast<std::chrono::milliseconds>(now - s.last_used()).count()}});
             }
             break;

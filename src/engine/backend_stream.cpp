@@ -65,26 +65,29 @@ Status Backend::fini_single(uint32_t exec) {
         log(LogLevel::debug, "abi", "fini_single: no stream open", {{"exec", exec}});
         return Status::ok;
     }
-    close_stream(*e, true);
+    // Recorded (and, with a session store, stored) before it returns: a
+    // success acknowledges the turn.
+    Status st = close_stream(*e, true);
     std::lock_guard<std::mutex> lock(e->inflight_mu);
     e->stream.reset();
-    return Status::ok;
+    return st;
 }
 
-void Backend::close_stream(ExecContext& e, bool record) {
+Status Backend::close_stream(ExecContext& e, bool record) {
     std::shared_ptr<Turn> turn;
     {
         std::lock_guard<std::mutex> lock(e.inflight_mu);
         turn = e.stream;
     }
-    if (!turn || turn->ended) return;
+    if (!turn || turn->ended) return Status::ok;
     turn->req->cancelled = true;  // the loop ends it within one decode step
     const RequestResult& res = turn->req->wait();
-    if (turn->ended.exchange(true)) return;
+    if (turn->ended.exchange(true)) return Status::ok;
     if (record) {
-        end_turn(e, *turn, res, true);
-        turn->end_status = Status::end_of_sequence;
-        return;
+        bool store_failed = false;
+        Status st = end_turn(e, *turn, res, true, &store_failed);
+        turn->end_status = store_failed ? st : Status::end_of_sequence;
+        return store_failed ? st : Status::ok;
     }
     {
         std::lock_guard<std::mutex> lock(e.inflight_mu);
@@ -92,6 +95,7 @@ void Backend::close_stream(ExecContext& e, bool record) {
     }
     e.session->touch();
     e.session->in_use = false;
+    return Status::ok;
 }
 
 }  // namespace wnl

@@ -1,6 +1,7 @@
 // A turn from the request's start to its record in the session's history:
 // start_turn builds the prompt and hands the request to the decode loop,
 // end_turn records the result. compute() runs both around a wait.
+#include <algorithm>
 #include <cstdio>
 
 #include "engine/backend.h"
@@ -54,8 +55,18 @@ Status Backend::start_turn(ExecContext& e, Turn* turn, bool streaming) {
     req->stopping = cfg.stopping;
     req->memory = cfg.memory;
     req->priority = cfg.request.priority;
-    req->session_key = session_key(session.id);
+    req->session_key = session_key(session);
     req->keep_prefix = turn->plan.system_tokens;
+    if (store_ && session.named) {
+        // Its KV goes to the store when it leaves the loop; after a restart
+        // (or once the loop has let it go) the store's copy comes back,
+        // read here rather than on the loop's thread.
+        req->kv_sink = store_->kv_sink(e.session);
+        if (!loop.holds_state(req->session_key)) {
+            store_->load_kv(session, loop.kv_identity(), loop.max_state_bytes(), &req->stored_tokens,
+                            &req->stored_data);
+        }
+    }
     // stream_stdout (WasmEdge's stream-stdout): the host's stdout shows the
     // reply as it is generated, whatever the guest does with it.
     const bool to_stdout = cfg.logging.stream_stdout;
@@ -90,7 +101,52 @@ Status Backend::start_turn(ExecContext& e, Turn* turn, bool streaming) {
     return Status::ok;
 }
 
-Status Backend::end_turn(ExecContext& e, Turn& turn, const RequestResult& res, bool keep_partial) {
+Status Backend::record_turn(ExecContext& e, const Turn& turn, const RequestResult& res) {
+    Session& session = *e.session;
+    const PromptPlan& plan = turn.plan;
+    std::string transcript;
+    if (!plan.chat) {
+        transcript = session.transcript.substr(std::min(plan.transcript_cut, session.transcript.size()));
+        transcript.append(turn.input);
+        transcript.append(res.text);
+    }
+    const int32_t held = res.input_tokens + res.output_tokens;
+    if (store_ && session.named) {
+        TurnWrite w;
+        w.chat = plan.chat;
+        if (plan.chat) {
+            w.drop_messages = plan.dropped_messages;
+            w.append = {{"user", turn.input}, {"assistant", res.text}};
+        } else {
+            w.transcript = transcript;
+        }
+        w.turns = session.turns + 1;
+        w.tokens_held = held;
+        std::vector<std::string> evicted;
+        std::string err;
+        Status st = store_->commit_turn(session, std::move(w), &evicted, &err);
+        forget_sessions(evicted);
+        if (st != Status::ok) {
+            log(LogLevel::error, "store", "turn not stored, so not acknowledged; the session stays as it was",
+                {{"session", session.id}, {"error", err}});
+            return st;
+        }
+    }
+    if (plan.chat) {
+        const size_t drop = std::min(plan.dropped_messages, session.messages.size());
+        session.messages.erase(session.messages.begin(), session.messages.begin() + static_cast<std::ptrdiff_t>(drop));
+        session.messages.push_back({"user", turn.input});
+        session.messages.push_back({"assistant", res.text});
+    } else {
+        session.transcript = std::move(transcript);
+    }
+    session.turns++;
+    session.tokens_held = held;
+    return Status::ok;
+}
+
+Status Backend::end_turn(ExecContext& e, Turn& turn, const RequestResult& res, bool keep_partial,
+                         bool* store_failed) {
     Session& session = *e.session;
     {
         std::lock_guard<std::mutex> lock(e.inflight_mu);
@@ -100,21 +156,19 @@ Status Backend::end_turn(ExecContext& e, Turn& turn, const RequestResult& res, b
     e.output = res.text;
     e.metadata = output_metadata_json(res, session.id, turn.plan.chat, g.served->model->info().name);
     e.has_output = true;
+    Status status = res.status;
     // A stream its guest ended early keeps what was generated: the guest
     // has shown it, so the next turn follows it.
     if (res.status == Status::ok || res.status == Status::context_full || (keep_partial && !res.text.empty())) {
-        if (turn.plan.chat) {
-            session.messages.erase(session.messages.begin(),
-                                   session.messages.begin() + static_cast<std::ptrdiff_t>(turn.plan.dropped_messages));
-            session.messages.push_back({"user", turn.input});
-            session.messages.push_back({"assistant", res.text});
-        } else {
-            session.transcript.erase(0, turn.plan.transcript_cut);
-            session.transcript.append(turn.input);
-            session.transcript.append(res.text);
+        Status st = record_turn(e, turn, res);
+        if (st != Status::ok) {
+            // Not acknowledged: nothing of it to read either.
+            e.has_output = false;
+            e.output.clear();
+            e.metadata.clear();
+            status = st;
+            if (store_failed) *store_failed = true;
         }
-        session.turns++;
-        session.tokens_held = res.input_tokens + res.output_tokens;
     }
     session.touch();
     session.in_use = false;
@@ -131,7 +185,7 @@ Status Backend::end_turn(ExecContext& e, Turn& turn, const RequestResult& res, b
     if (res.status != Status::ok && !keep_partial) {
         log(LogLevel::error, "request", "request failed", {{"session", session.id}, {"error", res.error}});
     }
-    return res.status;
+    return status;
 }
 
 Status Backend::compute_locked(ExecContext& e) {

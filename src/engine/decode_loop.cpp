@@ -9,7 +9,9 @@
 
 #include "engine/cpu_arbiter.h"
 #include "engine/cpu_budget.h"
+#include "engine/kv_file.h"
 #include "engine/log.h"
+#include "engine/version.h"
 
 namespace wnl {
 
@@ -28,6 +30,28 @@ static llama_flash_attn_type flash_attn_type(const std::string& s) {
     if (s == "on" || s == "enabled") return LLAMA_FLASH_ATTN_TYPE_ENABLED;
     if (s == "off" || s == "disabled") return LLAMA_FLASH_ATTN_TYPE_DISABLED;
     return LLAMA_FLASH_ATTN_TYPE_AUTO;
+}
+
+// What a KV state written by this loop is valid for (kv_file.h). The first
+// four fields are the model file's identity: hot swap's per-graph version
+// (file path, size, mtime, general.name) is the same thing and can be
+// passed in here instead.
+static KvModelIdentity kv_identity_of(const ModelInfo& m, const LoopSettings& s, uint32_t ctx_per_seq) {
+    KvModelIdentity id;
+    id.path = m.path;
+    id.file_bytes = m.file_bytes;
+    id.file_mtime_ns = m.file_mtime_ns;
+    id.name = m.name;
+    id.architecture = m.architecture;
+    id.n_vocab = m.n_vocab;
+    id.n_embd = m.n_embd;
+    id.n_layer = m.n_layer;
+    id.cache_type_k = s.cache_type_k;
+    id.cache_type_v = s.cache_type_v;
+    id.flash_attn = s.flash_attn;
+    id.ctx_per_seq = ctx_per_seq;
+    id.llama_commit = llama_commit_value();
+    return id;
 }
 
 std::string LoopSettings::share_key() const {
@@ -83,7 +107,9 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
     loop->batch_ = llama_batch_init(static_cast<int32_t>(loop->n_batch_), 0, 1);
     loop->warn_threshold_ = s.queue_warning_threshold;
     loop->queue_ = std::make_unique<RequestQueue>(s.queue);
-    loop->cache_ = std::make_unique<StateCache>(s.host_cache_bytes);
+    loop->kv_identity_ = kv_identity_string(kv_identity_of(loop->model_->info(), s, loop->ctx_per_seq_));
+    DecodeLoop* raw = loop.get();
+    loop->cache_ = std::make_unique<StateCache>(s.host_cache_bytes, [raw](CachedState& st) { raw->evicted(st); });
     loop->max_cache_tokens_ = s.max_cache_tokens;
     loop->max_rss_bytes_ = s.max_rss_bytes;
     loop->slots_.resize(cp.n_seq_max);
@@ -117,6 +143,8 @@ DecodeLoop::~DecodeLoop() {
     for (auto& slot : slots_) {
         if (slot.req) finish(slot, Status::runtime_error, "cancelled", "the model was unloaded");
     }
+    for (auto& job : saves_) job.done->set_value();
+    saves_.clear();
     if (queue_) {
         for (auto& r : queue_->take_all()) {
             RequestResult res;
@@ -192,6 +220,8 @@ LoopSnapshot DecodeLoop::snapshot() const {
     s.host_cache_evictions = cache_->evictions();
     s.states_saved = saved_;
     s.states_restored = restored_;
+    s.states_stored = stored_;
+    s.states_restored_from_store = restored_from_store_;
     return s;
 }
 
@@ -210,13 +240,15 @@ void DecodeLoop::run() {
             auto idle = [&] {
                 return std::none_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.req != nullptr; });
             };
-            if (marked_busy_ && idle() && queue_->size() == 0 && forget_.empty()) {
+            auto nothing = [&] { return idle() && queue_->size() == 0 && forget_.empty() && saves_.empty(); };
+            if (marked_busy_ && nothing()) {
                 cpus_->set_busy(false);  // other models' loops may widen again
                 marked_busy_ = false;
             }
-            while (!stopping_ && idle() && queue_->size() == 0 && forget_.empty()) cv_.wait(lock);
+            while (!stopping_ && nothing()) cv_.wait(lock);
             if (stopping_) return;
         }
+        apply_saves();
         apply_forgets();
         admit_waiting(Clock::now());
         end_idle_requests();

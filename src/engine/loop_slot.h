@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/kv_sink.h"
 #include "engine/request.h"
 #include "engine/sampler.h"
 #include "engine/stop_matcher.h"
@@ -32,6 +33,7 @@ struct LoopSlot {
     Clock::time_point t_admit, t_first_token;
     uint64_t last_used = 0;
     std::string session;  // whose tokens `cached` holds
+    std::shared_ptr<KvSink> kv_sink;  // where that session's state goes when it leaves (stored sessions)
     bool generating() const { return req && prompt_pos >= req->prompt.size(); }
 };
 

@@ -119,6 +119,11 @@ Status Model::load(const std::string& path, const ModelConfig& cfg, std::shared_
     model->vocab_ = llama_model_get_vocab(m);
     ModelInfo& info = model->info_;
     info.path = path;
+    struct stat file {};
+    if (::stat(path.c_str(), &file) == 0) {
+        info.file_bytes = static_cast<uint64_t>(file.st_size);
+        info.file_mtime_ns = static_cast<int64_t>(file.st_mtim.tv_sec) * 1000000000 + file.st_mtim.tv_nsec;
+    }
     info.name = meta_string(m, "general.name");
     if (info.name.empty()) info.name = path.substr(path.find_last_of('/') + 1);
     info.architecture = meta_string(m, "general.architecture");

@@ -15,6 +15,8 @@ namespace wnl {
 
 struct ModelInfo {
     std::string path;
+    uint64_t file_bytes = 0;  // the file's size and mtime at load (its identity, with path and name)
+    int64_t file_mtime_ns = 0;
     std::string name;  // general.name, else the file name
     std::string architecture;
     std::string description;  // llama_model_desc

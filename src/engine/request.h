@@ -8,12 +8,14 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "engine/config.h"
+#include "engine/kv_sink.h"
 #include "engine/status.h"
 #include "llama.h"
 
@@ -47,6 +49,13 @@ struct Request {
     // Called on the decode thread with text that is safe to show (no partial
     // stop string, whole UTF-8 characters). Optional.
     std::function<void(std::string_view)> on_text;
+    // A session kept in a session store (docs/sessions.md): where its KV
+    // state goes when it leaves the loop's memory, and the state read back
+    // from the store for this turn, if any (restored when it covers more of
+    // the prompt than what the loop has). Optional.
+    std::shared_ptr<KvSink> kv_sink;
+    std::vector<llama_token> stored_tokens;
+    std::shared_ptr<const std::vector<uint8_t>> stored_data;
 
     // Set by anyone; the loop stops the request within one decode step.
     std::atomic<bool> cancelled{false};
