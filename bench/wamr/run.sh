@@ -123,7 +123,7 @@ print(f"WAMR instances: {N} instances of the chat guest on WAMR 2.4.5 (fast inte
       f"{R} rounds (interleaved); tree {rev}, {ncpu} CPUs ({cpu}), load at the end {load}; "
       f"{dropped} disturbed rounds dropped")
 print()
-print("| way | aggregate decode t/s (median) | wall ms (median) | tokens per run | avg busy slots per llama_decode |")
+print("| way | generated tokens/s, all instances (median) | wall ms (median) | tokens per run | avg busy slots per llama_decode |")
 print("|---|---|---|---|---|")
 for k, name in (("concurrent", f"{N} instances at once"), ("sequential", f"{N} instances one after another")):
     print(f"| {name} | {med(k, 'tokens_per_s'):.2f} | {med(k, 'wall_ms'):.0f} | "

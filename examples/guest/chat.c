@@ -271,7 +271,7 @@ int
 main(int argc, char **argv)
 {
     const char *model;
-    const char *config = "{}"; /* WAMR 2.4.0 rejects config_len == 0 */
+    const char *config = "{}"; /* WAMR 2.4.x rejects config_len == 0 */
     const char *request_options;
     const char *cap_text;
     uint32_t output_cap = OUTPUT_DEFAULT_CAP;
