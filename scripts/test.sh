@@ -3,7 +3,8 @@
 # dlopen each library, the symbol tables, the tools; then the same suite
 # under ASan+UBSan, and under TSan (with llama.cpp itself instrumented, so
 # that its own synchronisation is seen); then builds the wasm guest and
-# checks its imports.
+# checks its imports; then builds WAMR 2.4.5's iwasm (scripts/wamr.sh,
+# cached) and runs the guest on it and the multi-instance host (label wamr).
 #   SKIP_SANITIZERS=1 scripts/test.sh   # the plain build only
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +33,16 @@ tally() {  # tally NAME COMMAND...: runs a stage, counts ctest's results
 run_suite() {  # run_suite BUILD_DIR [cmake args]
   local dir=$1; shift
   BUILD_DIR=$dir scripts/build.sh "$@" || return 1
-  (cd "$dir" && ctest --output-on-failure -j2 --timeout 900 ${CTEST_EXCLUDE:+-E "$CTEST_EXCLUDE"})
+  (cd "$dir" && ctest --output-on-failure -j2 --timeout 900 -LE wamr ${CTEST_EXCLUDE:+-E "$CTEST_EXCLUDE"})
+}
+
+# The guest on a real WAMR: the plain build, configured with the WAMR prefix,
+# runs the tests labelled wamr (tests/wamr) against build/guest/chat.wasm.
+wamr_suite() {
+  local prefix
+  prefix=$(scripts/wamr.sh | tail -n 1) || return 1
+  BUILD_DIR=build scripts/build.sh -DWASI_NN_LLAMA_WAMR_DIR="$prefix" || return 1
+  (cd build && ctest --output-on-failure --timeout 900 -L wamr)
 }
 
 tally "build + tests" run_suite build
@@ -58,6 +68,7 @@ if [ "${SKIP_SANITIZERS:-0}" != 1 ]; then
   unset TSAN_OPTIONS
 fi
 tally "wasm guest" scripts/build-guest.sh
+tally "WAMR iwasm + many instances" wamr_suite
 
 echo
 echo "$passed passed, $failed failed"
