@@ -110,6 +110,10 @@ bool parse(int argc, char** argv, Options* o) {
 std::string quoted(const std::string& s) {
     std::string o = "\"";
     for (char c : s) {
+        if (c == '\n') {
+            o += "\\n";
+            continue;
+        }
         if (c == '"' || c == '\\') o.push_back('\\');
         o.push_back(c);
     }
