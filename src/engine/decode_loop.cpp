@@ -252,7 +252,12 @@ void DecodeLoop::run() {
         } catch (const std::bad_alloc&) {
             fail_running(Status::missing_memory, "out of memory in the decode loop");
         } catch (const std::exception& e) {
-            fail_running(Status::runtime_error, std::string("internal error in the decode loop: ") + e.what());
+            std::string why = "internal error in the decode loop";
+            try {
+                why += std::string(": ") + e.what();
+            } catch (...) {
+            }
+            fail_running(Status::runtime_error, why);
         } catch (...) {
             fail_running(Status::runtime_error, "internal error in the decode loop");
         }

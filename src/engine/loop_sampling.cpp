@@ -57,8 +57,23 @@ bool SampleWorker::submit(SampleJob* job) {
     return true;
 }
 
+bool SampleWorker::withdraw(SampleJob* job) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
+        if (*it == job) {
+            jobs_.erase(it);
+            in_flight_--;
+            cv_.notify_all();
+            return true;
+        }
+    }
+    return false;
+}
+
 void SampleWorker::drain() {
     std::unique_lock<std::mutex> lock(mu_);
+    in_flight_ -= jobs_.size();
+    jobs_.clear();
     cv_.wait(lock, [&] { return in_flight_ == 0; });
 }
 

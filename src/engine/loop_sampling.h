@@ -49,7 +49,10 @@ public:
     // Queues the job; false when the worker thread cannot be started (the
     // caller then samples inline).
     bool submit(SampleJob* job);
-    // Waits until every submitted job is done.
+    // Takes the job back if it has not started; true when it was (the job
+    // is then not done and will not run).
+    bool withdraw(SampleJob* job);
+    // Drops every job not started yet, then waits for the running one.
     void drain();
 
 private:

@@ -13,7 +13,13 @@ namespace wnl {
 
 void DecodeLoop::end_idle_requests() {
     for (auto& slot : slots_) {
-        if (!slot.req || slot.sampling) continue;  // the sampling thread owns it for now
+        if (!slot.req) continue;
+        // A cancelled request's token not yet being sampled is taken back;
+        // one being sampled is the sampling thread's until it is done.
+        if (slot.sampling) {
+            if (!slot.req->cancelled || !sampling_->withdraw(slot.job.get())) continue;
+            slot.sampling = false;
+        }
         if (slot.req->cancelled) {
             finish(slot, Status::runtime_error, "cancelled", "request cancelled");
         } else if (slot.req->stopping.max_tokens == 0) {
