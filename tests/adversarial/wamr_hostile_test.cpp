@@ -223,12 +223,12 @@ TEST_F(Hostile, StopListAtTheCapsRunsAndOverThemIsRefused) {
 
 TEST_F(Hostile, MaxTokensMinusOneWithIgnoreEosAndShiftingStopsAtTheCeiling) {
     // A small context, so that the run shifts it several times.
-    WamrSession g(model(), R"({"temp":0,"ctx_size":128,"max_output_tokens":600})");
+    WamrSession g(model(), R"({"temp":0,"ctx_size":64,"max_output_tokens":240})");
     Reply r = run(g, R"({"max_tokens":-1,"ignore_eos":true,"context_shifting":true})");
     ASSERT_EQ(r.rc, success);
-    EXPECT_EQ(r.meta["output_tokens"], 600);
+    EXPECT_EQ(r.meta["output_tokens"], 240);
     EXPECT_EQ(r.meta["stop_reason"], "max_tokens");
-    EXPECT_EQ(options(g, R"({"max_tokens":601})"), invalid_argument);
+    EXPECT_EQ(options(g, R"({"max_tokens":241})"), invalid_argument);
     EXPECT_TRUE(logged("max_output_tokens"));
 }
 
