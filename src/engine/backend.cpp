@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "engine/limits.h"
 #include "engine/llama_runtime.h"
 #include "engine/log.h"
 #include "engine/output_metadata.h"
@@ -32,6 +33,16 @@ Status Backend::create(std::string_view config_json, std::shared_ptr<Backend>* o
             return st;
         }
     }
+    // A host's lower max_output_tokens lowers the default max_tokens with it;
+    // the rest of the backend config must fit its own caps.
+    Config& c = b->config_;
+    if (c.stopping.max_tokens > c.limits.max_output_tokens) {
+        log(LogLevel::info, "limits", "max_tokens lowered to max_output_tokens",
+            {{"max_tokens", c.stopping.max_tokens}, {"max_output_tokens", c.limits.max_output_tokens}});
+        c.stopping.max_tokens = c.limits.max_output_tokens;
+    }
+    st = b->check_request(c, "backend config");
+    if (st != Status::ok) return st;
     SessionLimits limits;
     limits.max_sessions = static_cast<size_t>(b->config_.backend.max_sessions);
     limits.idle_timeout_ms = b->config_.backend.idle_timeout_ms;
@@ -101,6 +112,10 @@ Status Backend::load_file(std::string_view path_in, std::string_view config_json
         log(LogLevel::error, "config", "model config rejected", {{"error", err}});
         return st;
     }
+    // The graph's settings are every request's base: a stop list or grammar
+    // over the caps would fail each of them, so it fails the load.
+    st = check_request(cfg, "model config");
+    if (st != Status::ok) return st;
     char real[PATH_MAX];
     if (!::realpath(path.c_str(), real)) {
         log(LogLevel::error, "model", "model file not found", {{"path", path}, {"error", std::strerror(errno)}});
@@ -152,8 +167,12 @@ Status Backend::load_bytes(const uint8_t* data, size_t size, uint32_t* graph) {
 Status Backend::register_graph(const std::string& path, const std::string& share_as, const Config& cfg,
                                uint32_t* graph) {
     {
+        // Checked before anything is loaded; again at the end, since another
+        // thread may have loaded meanwhile.
         std::lock_guard<std::mutex> lock(mu_);
         if (shut_down_) return Status::runtime_error;
+        Status room = check_graph_room(served_key(share_as, cfg));
+        if (room != Status::ok) return room;
     }
     auto g = std::make_shared<Graph>();
     g->config = cfg;
@@ -175,7 +194,12 @@ Status Backend::register_graph(const std::string& path, const std::string& share
         log(LogLevel::error, "model", "chat template rejected", {{"error", err}});
         return st;
     }
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
+    st = check_graph_room(g->served->key);
+    if (st != Status::ok) {
+        lock.unlock();  // the graph (and perhaps its loop) goes without the lock
+        return st;
+    }
     g->id = next_graph_++;
     graphs_[g->id] = g;
     last_graph_ = g->id;
@@ -202,6 +226,8 @@ Status Backend::new_exec(std::shared_ptr<Graph> g, std::shared_ptr<Session> s, u
     e->session = std::move(s);
     std::lock_guard<std::mutex> lock(mu_);
     if (shut_down_) return Status::runtime_error;
+    Status room = check_exec_room();
+    if (room != Status::ok) return room;
     e->id = next_exec_++;
     if (!e->session) e->session = std::make_shared<Session>("anon-" + std::to_string(e->id), false);
     execs_[e->id] = e;
@@ -297,6 +323,8 @@ Status Backend::set_input(uint32_t exec, uint32_t index, std::string_view data) 
     ExecClaim e = claim_exec(exec, "set_input");
     if (!e) return e.status();
     if (index == 0) {
+        Status st = check_prompt_size(data.size(), config_.limits, "set_input");
+        if (st != Status::ok) return st;
         e->input.assign(data);
         e->has_input = true;
         return Status::ok;
@@ -310,6 +338,8 @@ Status Backend::set_input(uint32_t exec, uint32_t index, std::string_view data) 
             log(LogLevel::error, "config", "request options rejected", {{"error", err}});
             return st;
         }
+        st = check_request(probe, "request options");
+        if (st != Status::ok) return st;
         e->options.assign(data);
         return Status::ok;
     }
@@ -346,13 +376,17 @@ Status Backend::run_inference(uint32_t exec, uint32_t index, std::string_view in
         log(LogLevel::error, "abi", "run_inference: index must be 0 (text) or 1 (metadata)", {{"index", index}});
         return Status::invalid_argument;
     }
+    Status st = check_prompt_size(input.size(), config_.limits, "run_inference");
+    if (st != Status::ok) return st;
     Config probe = e->graph->config;
     std::string err;
-    Status st = apply_config_json(runtime_config, ConfigScope::request, probe, &err);
+    st = apply_config_json(runtime_config, ConfigScope::request, probe, &err);
     if (st != Status::ok) {
         log(LogLevel::error, "config", "runtime config rejected", {{"error", err}});
         return st;
     }
+    st = check_request(probe, "runtime config");
+    if (st != Status::ok) return st;
     e->input.assign(input);
     e->has_input = true;
     std::string saved = std::move(e->options);

@@ -64,6 +64,13 @@ private:
     ExecClaim claim_exec(uint32_t exec, const char* call) { return ExecClaim(find_exec(exec, call), call); }
     Status register_graph(const std::string& path, const std::string& share_as, const Config& cfg, uint32_t* graph);
     Status new_exec(std::shared_ptr<Graph> g, std::shared_ptr<Session> s, uint32_t* exec);
+    // backend_limits.cpp: the caps of limits.h on what this context holds
+    // (mu_ held). busy, with a log line naming the cap, when one more graph
+    // served under `served_key`, or one more execution context, would pass.
+    Status check_graph_room(const std::string& served_key) const;
+    Status check_exec_room() const;
+    // A request's settings and the text it sends, against the caps.
+    Status check_request(const Config& cfg, const char* what) const;
     Status compute_locked(ExecContext& e);
     // backend_turn.cpp: a turn's start (prompt, hand-off to the loop) and end
     // (its record in the session). keep_partial: a stream ended early keeps

@@ -9,28 +9,40 @@
 namespace wnl {
 
 namespace {
-std::mutex g_mu;
-std::unordered_map<uintptr_t, std::shared_ptr<Backend>> g_backends;
-// Starts away from small integers so that a guest's graph or exec number
-// passed by mistake as a context is not a valid handle.
-uintptr_t g_next = 0x574e0001;
+// Never destroyed: a host that exits without deinit_backend would otherwise
+// free its contexts' llama contexts from a static destructor, after
+// llama.cpp's and ggml's own statics are gone (heap corruption at exit).
+// What is still open when the process ends is the kernel's to reclaim.
+struct Registry {
+    std::mutex mu;
+    std::unordered_map<uintptr_t, std::shared_ptr<Backend>> backends;
+    // Starts away from small integers so that a guest's graph or exec
+    // number passed by mistake as a context is not a valid handle.
+    uintptr_t next = 0x574e0001;
+};
+Registry& registry() {
+    static Registry* r = new Registry();
+    return *r;
+}
 }  // namespace
 
 Status open_backend(std::string_view config_json, void** handle) {
     std::shared_ptr<Backend> b;
     Status st = Backend::create(config_json, &b);
     if (st != Status::ok) return st;
-    std::lock_guard<std::mutex> lock(g_mu);
-    uintptr_t id = g_next++;
-    g_backends.emplace(id, std::move(b));
+    Registry& r = registry();
+    std::lock_guard<std::mutex> lock(r.mu);
+    uintptr_t id = r.next++;
+    r.backends.emplace(id, std::move(b));
     *handle = reinterpret_cast<void*>(id);
     return Status::ok;
 }
 
 std::shared_ptr<Backend> find_backend(void* handle, const char* call) {
-    std::lock_guard<std::mutex> lock(g_mu);
-    auto it = g_backends.find(reinterpret_cast<uintptr_t>(handle));
-    if (it == g_backends.end()) {
+    Registry& r = registry();
+    std::lock_guard<std::mutex> lock(r.mu);
+    auto it = r.backends.find(reinterpret_cast<uintptr_t>(handle));
+    if (it == r.backends.end()) {
         log(LogLevel::error, "abi", std::string(call) + ": unknown or deinitialised backend context");
         return nullptr;
     }
@@ -40,14 +52,15 @@ std::shared_ptr<Backend> find_backend(void* handle, const char* call) {
 Status close_backend(void* handle) {
     std::shared_ptr<Backend> b;
     {
-        std::lock_guard<std::mutex> lock(g_mu);
-        auto it = g_backends.find(reinterpret_cast<uintptr_t>(handle));
-        if (it == g_backends.end()) {
+        Registry& r = registry();
+        std::lock_guard<std::mutex> lock(r.mu);
+        auto it = r.backends.find(reinterpret_cast<uintptr_t>(handle));
+        if (it == r.backends.end()) {
             log(LogLevel::error, "abi", "deinit_backend: unknown or already deinitialised backend context");
             return Status::not_found;
         }
         b = std::move(it->second);
-        g_backends.erase(it);
+        r.backends.erase(it);
     }
     b->shut_down();
     return Status::ok;  // freed when the last running call lets go

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/limits.h"
 #include "engine/status.h"
 
 namespace wnl {
@@ -129,6 +130,7 @@ struct Config {
     BackendConfig backend;
     LoggingConfig logging;
     RequestConfig request;
+    Limits limits;  // backend group; enforced from the backend context's config only
 };
 
 bool same_logging(const LoggingConfig& a, const LoggingConfig& b);

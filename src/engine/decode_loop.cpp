@@ -5,11 +5,14 @@
 #include "engine/decode_loop.h"
 
 #include <algorithm>
+#include <new>
 #include <sstream>
+#include <system_error>
 
 #include "engine/cpu_arbiter.h"
 #include "engine/cpu_budget.h"
 #include "engine/log.h"
+#include "common.h"
 
 namespace wnl {
 
@@ -47,6 +50,12 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
     if (per_seq == 0) per_seq = static_cast<uint32_t>(std::min<int32_t>(n_ctx_train > 0 ? n_ctx_train : 4096, 4096));
     const int32_t hw = usable_cpus();
 
+    // llama.cpp refuses these by returning no context, which would read as
+    // out of memory below.
+    if (ggml_is_quantized(cache_type(s.cache_type_v)) && flash_attn_type(s.flash_attn) == LLAMA_FLASH_ATTN_TYPE_DISABLED) {
+        *error = "cache_type_v " + s.cache_type_v + " (quantized) needs flash_attn on or auto";
+        return Status::invalid_argument;
+    }
     llama_context_params cp = llama_context_default_params();
     cp.n_seq_max = std::max<uint32_t>(1, s.n_slots);
     cp.n_ctx = per_seq * cp.n_seq_max;
@@ -75,6 +84,12 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
                  std::to_string(cp.n_seq_max) + " sequences): out of memory or bad cache type";
         return Status::missing_memory;
     }
+    // ggml aborts the process when it cannot start a pool's worker thread.
+    if (!threads_available(cp.n_threads + cp.n_threads_batch)) {
+        *error = "cannot start " + std::to_string(cp.n_threads + cp.n_threads_batch) +
+                 " threads for the decode loop (the process's thread limit)";
+        return Status::missing_memory;
+    }
     loop->threads_ = std::make_unique<LoopThreads>(loop->ctx_, cp.n_threads, cp.n_threads_batch);
     if (!model->info().fully_offloaded && CpuArbiter::enabled()) loop->cpus_ = &CpuArbiter::shared();
     loop->model_ = std::move(model);
@@ -100,7 +115,16 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
     log(LogLevel::info, "scheduler", "decode loop started",
         {{"model", loop->model_->info().name}, {"slots", cp.n_seq_max}, {"ctx_per_seq", loop->ctx_per_seq_},
          {"n_batch", loop->n_batch_}, {"threads", cp.n_threads}});
-    loop->thread_ = std::thread([raw = loop.get()] { raw->run(); });
+    loop->sampling_ = std::make_unique<SampleWorker>([raw = loop.get()] {
+        std::lock_guard<std::mutex> lock(raw->mu_);  // the loop checks for done jobs under it
+        raw->cv_.notify_all();
+    });
+    try {
+        loop->thread_ = std::thread([raw = loop.get()] { raw->run(); });
+    } catch (const std::system_error& e) {  // EAGAIN: no thread left for this process
+        *error = std::string("cannot start the decode loop's thread: ") + e.what();
+        return Status::missing_memory;
+    }
     *out = std::move(loop);
     return Status::ok;
 }
@@ -114,9 +138,12 @@ DecodeLoop::~DecodeLoop() {
     cv_.notify_all();
     if (cpus_) cpus_->wake();
     if (thread_.joinable()) thread_.join();
+    if (sampling_) sampling_->drain();  // no slot's sampler may still be in use
     for (auto& slot : slots_) {
+        slot.sampling = false;
         if (slot.req) finish(slot, Status::runtime_error, "cancelled", "the model was unloaded");
     }
+    sampling_.reset();
     if (queue_) {
         for (auto& r : queue_->take_all()) {
             RequestResult res;
@@ -217,22 +244,58 @@ void DecodeLoop::run() {
             while (!stopping_ && idle() && queue_->size() == 0 && forget_.empty()) cv_.wait(lock);
             if (stopping_) return;
         }
-        apply_forgets();
-        admit_waiting(Clock::now());
-        end_idle_requests();
-        build_batch();
-        if (batch_.n_tokens == 0) continue;
-        int32_t rc = 0;
-        if (!decode_batch(&rc)) return;  // unloading: the destructor ends the requests
-        if (rc != 0) {
-            log(LogLevel::error, "scheduler", "llama_decode failed", {{"rc", rc}, {"tokens", batch_.n_tokens}});
-            fail_batch("llama_decode failed with code " + std::to_string(rc));
-            continue;
-        }
-        for (auto& slot : slots_) {
-            if (slot.req && slot.batch_index >= 0) after_decode(slot);
+        // The last line of defence: what a step throws that no narrower
+        // handler caught ends the requests it may have left half done, never
+        // the loop (an exception escaping this thread ends the process).
+        try {
+            if (!step()) return;  // unloading: the destructor ends the requests
+        } catch (const std::bad_alloc&) {
+            fail_running(Status::missing_memory, "out of memory in the decode loop");
+        } catch (const std::exception& e) {
+            std::string why = "internal error in the decode loop";
+            try {
+                why += std::string(": ") + e.what();
+            } catch (...) {
+            }
+            fail_running(Status::runtime_error, why);
+        } catch (...) {
+            fail_running(Status::runtime_error, "internal error in the decode loop");
         }
     }
+}
+
+bool DecodeLoop::step() {
+    apply_forgets();
+    collect_samples();
+    admit_waiting(Clock::now());
+    end_idle_requests();
+    build_batch();
+    if (batch_.n_tokens == 0) {
+        if (any_sampling()) wait_for_samples();
+        return true;
+    }
+    int32_t rc = 0;
+    if (!decode_batch(&rc)) return false;
+    if (rc != 0) {
+        log(LogLevel::error, "scheduler", "llama_decode failed", {{"rc", rc}, {"tokens", batch_.n_tokens}});
+        fail_batch("llama_decode failed with code " + std::to_string(rc));
+        return true;
+    }
+    sample_batch();
+    return true;
+}
+
+void DecodeLoop::fail_running(Status status, const std::string& why) noexcept {
+    try {
+        log(LogLevel::error, "scheduler", "decode loop step failed; its running requests end", {{"error", why}});
+    } catch (...) {
+    }
+    if (sampling_) sampling_->drain();
+    for (auto& slot : slots_) {
+        slot.sampling = false;
+        if (slot.req) finish(slot, status, "error", why);
+    }
+    common_batch_clear(batch_);
 }
 
 }  // namespace wnl

@@ -48,4 +48,10 @@ private:
     ggml_threadpool* current_batch_ = nullptr;
 };
 
+// Whether `n` more threads can exist at once in this process now: ggml
+// aborts when it cannot start a pool's worker (pthread_create failing), so a
+// pool is made only after this has started and joined as many. False also
+// when starting them failed for want of memory.
+bool threads_available(int n);
+
 }  // namespace wnl

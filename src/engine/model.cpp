@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <sstream>
@@ -148,9 +149,13 @@ Model::~Model() {
 }
 
 std::vector<llama_token> Model::tokenize(std::string_view text, bool add_special, bool parse_special) const {
+    // llama.cpp takes int32_t lengths and reports an overflowing result as
+    // INT32_MIN; max_prompt_bytes keeps real prompts far below either.
+    if (text.size() > static_cast<size_t>(INT32_MAX) - 2) return {};
     std::vector<llama_token> tokens(text.size() + 2);
     int n = llama_tokenize(vocab_, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
                            static_cast<int32_t>(tokens.size()), add_special, parse_special);
+    if (n == INT32_MIN) return {};
     if (n < 0) {
         tokens.resize(static_cast<size_t>(-n));
         n = llama_tokenize(vocab_, text.data(), static_cast<int32_t>(text.size()), tokens.data(),

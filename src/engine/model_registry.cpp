@@ -41,6 +41,10 @@ LoopSettings loop_settings_from(const Config& cfg) {
     return s;
 }
 
+std::string served_key(const std::string& share_as, const Config& cfg) {
+    return Model::share_key(share_as, cfg.model) + "#" + loop_settings_from(cfg).share_key();
+}
+
 Status acquire_served_model(const std::string& path, const std::string& share_as, const Config& cfg,
                             std::shared_ptr<ServedModel>* out, std::string* error) {
     std::lock_guard<std::mutex> lock(g_mu);
@@ -48,9 +52,9 @@ Status acquire_served_model(const std::string& path, const std::string& share_as
     forget_expired(g_served);
     const std::string model_key = Model::share_key(share_as, cfg.model);
     const LoopSettings settings = loop_settings_from(cfg);
-    const std::string served_key = model_key + "#" + settings.share_key();
+    const std::string key = served_key(share_as, cfg);
 
-    if (auto served = g_served[served_key].lock()) {
+    if (auto served = g_served[key].lock()) {
         log(LogLevel::info, "model", "model already loaded; sharing it", {{"path", path}});
         *out = std::move(served);
         return Status::ok;
@@ -65,8 +69,9 @@ Status acquire_served_model(const std::string& path, const std::string& share_as
     served->model = model;
     Status st = DecodeLoop::create(model, settings, &served->loop, error);
     if (st != Status::ok) return st;
+    served->key = key;
     served->version = ++g_versions;
-    g_served[served_key] = served;
+    g_served[key] = served;
     *out = std::move(served);
     return Status::ok;
 }

@@ -31,6 +31,7 @@ struct WamrApi {
     WNL_SYM(compute_single)
     WNL_SYM(get_output_single)
     WNL_SYM(fini_single)
+    WNL_SYM(unload)
 #undef WNL_SYM
 
     static WamrApi& get() {
@@ -63,6 +64,7 @@ private:
         WNL_SYM(compute_single)
         WNL_SYM(get_output_single)
         WNL_SYM(fini_single)
+    WNL_SYM(unload)
 #undef WNL_SYM
         return a;
     }
