@@ -165,6 +165,9 @@ def prompt_seeds():
     seed("completion", 0, None, 2, None, True, 1, 64, [], "Once upon a time, there was a little girl. " * 6,
          " She")
     seed("completion_noshift", 1, None, 2, None, False, 0, 32, [], "abc " * 40, "<s>")
+    # A known hole (known_holes.h, unbounded_jinja): skipped while it is.
+    seed("hole_jinja_range", 0, "{% for i in range(1000000000) %}{{ i }}{% endfor %}", 1, None, True, 3, 64, [], None,
+         "hi")
 
 
 # ---------------------------------------------------------- fuzz_abi_* (both)
@@ -434,6 +437,25 @@ def abi_seeds():
     p.set_prompt(6)  # longer than the context
     p.compute()
     seeds["load_bytes"] = p
+
+    # The known holes (known_holes.h): skipped while they are, found at once
+    # when the skip is turned off.
+    for name, doc in (("hole_llguidance", {"max_tokens": 2, "grammar": "%llguidance {}\nstart: \"a\""}),
+                      ("hole_grammar_ignore_eos", {"max_tokens": 8, "grammar": "root ::= \"a\"", "ignore_eos": True}),
+                      ("hole_schema_eos_banned", {"max_tokens": 8, "json_schema": {"enum": [1, 2]},
+                                                  "logit_bias": {"2": False}})):
+        p = Program()
+        p.init(BACKEND)
+        p.load_by_name()
+        p.init_exec()
+        p.set_prompt()
+        p.set_options(json.dumps(doc))
+        p.compute()
+        seeds[name] = p
+    p = Program()
+    p.init(BACKEND)
+    p.load_by_name(0, json.dumps({"chat_template": "{% for i in range(1000000000) %}x{% endfor %}"}))
+    seeds["hole_jinja_range"] = p
 
     for harness in ("fuzz_abi_wamr", "fuzz_abi_legacy"):
         for name, prog in seeds.items():
