@@ -2,8 +2,8 @@
 # Runs every test: unit, integration on ../shared/models, the C programs that
 # dlopen each library, the symbol tables, the tools; then the same suite
 # under ASan+UBSan, and under TSan (with llama.cpp itself instrumented, so
-# that its own synchronisation is seen); then builds the wasm guest and
-# checks its imports.
+# that its own synchronisation is seen); then runs the fuzz harnesses for a
+# minute each; then builds the wasm guest and checks its imports.
 #   SKIP_SANITIZERS=1 scripts/test.sh   # the plain build only
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +56,11 @@ if [ "${SKIP_SANITIZERS:-0}" != 1 ]; then
   CTEST_EXCLUDE="tools.install|tools.mkmodel|Greedy|Memory.Twenty|Memory.TwoHundred|Memory.TenThousand" LLAMA_VARIANT=tsan \
     tally "TSan build + tests" run_suite build-tsan -DWASI_NN_LLAMA_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo
   unset TSAN_OPTIONS
+  # libFuzzer harnesses (tests/fuzz, docs/security.md "Fuzzing"), clang with
+  # ASan+UBSan, FUZZ_TIME seconds each from the committed seeds. A finding
+  # fails the stage and its reproducer is printed. Leak checking stays off
+  # for the reason above.
+  tally "fuzz (libFuzzer, ASan+UBSan)" env FUZZ_TIME="${FUZZ_TIME:-60}" scripts/fuzz.sh
 fi
 tally "wasm guest" scripts/build-guest.sh
 
