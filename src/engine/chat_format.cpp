@@ -7,7 +7,7 @@
 
 namespace wnl {
 
-static bool is_builtin_template_name(const std::string& name) {
+bool is_builtin_chat_template(const std::string& name) {
     std::vector<const char*> names(64);
     int32_t n = llama_chat_builtin_templates(names.data(), names.size());
     if (n > static_cast<int32_t>(names.size())) {
@@ -26,7 +26,7 @@ Status ChatFormat::create(const llama_model* model, const std::string& template_
     // Built-in names go through llama.cpp's non-Jinja formatter, which knows
     // them; everything else is a Jinja template.
     f->use_jinja_ = template_override.empty() || template_override == "chatml" ||
-                    !is_builtin_template_name(template_override);
+                    !is_builtin_chat_template(template_override);
     try {
         f->templates_ = common_chat_templates_init(model, template_override).release();
         // Render once so that a broken template fails at load, not mid-chat.
