@@ -36,7 +36,7 @@ Status Backend::start_turn(ExecContext& e, Turn* turn, bool streaming) {
     const Graph& g = *e.graph;
     Config cfg = g.config;
     std::string err;
-    Status st = apply_config_json(e.options, ConfigScope::request, cfg, &err);
+    Status st = apply_config_json(e.options, ConfigScope::request, cfg, &err, &limits_);
     if (st != Status::ok) {
         log(LogLevel::error, "config", "request options rejected", {{"error", err}});
         return st;

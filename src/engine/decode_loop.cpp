@@ -35,7 +35,8 @@ std::string LoopSettings::share_key() const {
     k << n_slots << '|' << ctx_per_seq << '|' << n_batch << '|' << n_ubatch << '|' << threads << '|'
       << threads_batch << '|' << flash_attn << '|' << cache_type_k << '|' << cache_type_v << '|'
       << queue.capacity << '|' << queue.priority_enabled << queue.fair << '|' << queue.aging_ms << '|'
-      << queue_warning_threshold << '|' << host_cache_bytes << '|' << max_cache_tokens << '|' << max_rss_bytes;
+      << queue_warning_threshold << '|' << host_cache_bytes << '|' << max_cache_tokens << '|' << max_rss_bytes << '|'
+      << ctx_limit;
     return k.str();
 }
 
@@ -44,7 +45,10 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
     std::shared_ptr<DecodeLoop> loop(new DecodeLoop());
     const int32_t n_ctx_train = model->info().n_ctx_train;
     uint32_t per_seq = s.ctx_per_seq;
-    if (per_seq == 0) per_seq = static_cast<uint32_t>(std::min<int32_t>(n_ctx_train > 0 ? n_ctx_train : 4096, 4096));
+    if (per_seq == 0) {
+        per_seq = static_cast<uint32_t>(std::min<int32_t>(n_ctx_train > 0 ? n_ctx_train : 4096, 4096));
+        if (s.ctx_limit > 0) per_seq = std::min(per_seq, s.ctx_limit);
+    }
     const int32_t hw = usable_cpus();
 
     llama_context_params cp = llama_context_default_params();
