@@ -147,6 +147,12 @@ Status DecodeLoop::submit(const std::shared_ptr<Request>& req, std::string* erro
         // queue_size counts requests that wait; one a free slot takes at
         // once never waits.
         const size_t free_slots = slots_.size() - busy_slots_;
+        if (queue_->over_share(*req, free_slots)) {
+            stats_.counters.rejected++;
+            *error = "this backend context holds its share of the queue (queue_share " +
+                     std::to_string(req->queue_share) + " of " + std::to_string(queue_->settings().capacity) + ")";
+            return Status::busy;
+        }
         if (!queue_->push(req, Clock::now(), free_slots)) {
             stats_.counters.rejected++;
             *error = "queue full (" + std::to_string(queue_->settings().capacity) + " waiting)";
