@@ -3,7 +3,9 @@
 // sessions by id, run_inference. Refused paths are `security` here.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "integration/legacy_client.h"
 #include "integration/policy_fixture.h"
@@ -142,6 +144,20 @@ TEST(PolicyLegacy, AliasesAndPolicyFile) {
         EXPECT_EQ(c.status(BACKEND_STATUS_MODEL)["graphs"][0]["alias"], "tiny");
         EXPECT_EQ(c.load(kModel), security);  // aliases, no model_dirs: no guest paths
     }
+    {
+        // Changed: the next context reads it again; an open one keeps its own.
+        Ctx before;
+        ASSERT_EQ(before.rc, success);
+        PolicyTree::write(file, "{\"logging\":{\"level\":\"error\"},\"models\":{\"other\":" + json_string(kModel) +
+                                    "},\"ceilings\":{\"ctx_size\":300}}");
+        Ctx after;
+        ASSERT_EQ(after.rc, success);
+        EXPECT_EQ(after.load("other"), success);
+        EXPECT_EQ(after.load("tiny"), security);
+        EXPECT_EQ(after.load("other", "{\"ctx_size\":400}"), invalid_argument);
+        EXPECT_EQ(before.load("tiny"), success);
+        EXPECT_EQ(before.load("other"), security);
+    }
     PolicyTree::write(file, "{\"models\":{\"tiny\": ");
     Ctx broken;
     EXPECT_EQ(broken.rc, invalid_argument);
@@ -170,4 +186,52 @@ TEST(PolicyLegacy, TenantsDoNotShareKvUnlessTheHostSaysSo) {
         EXPECT_EQ(a.infer("one", prompt)["cached_tokens"], 0);
         EXPECT_GT(b.infer("one", prompt)["cached_tokens"], 10);
     }
+}
+
+// One backend context holds at most its share of the queue; busy is
+// runtime_error in this ABI.
+TEST(PolicyLegacy, QueueSharePerTenant) {
+    const std::string host = "{\"logging\":{\"level\":\"error\"},\"policy\":{\"ceilings\":{\"queue_share\":0.5}}}";
+    const std::string cfg = "{\"temp\":0,\"max_tokens\":2,\"max_concurrent\":1,\"queue_size\":2,\"threads\":1}";
+    Ctx a(host), b(host);
+    ASSERT_EQ(a.rc, success);
+    ASSERT_EQ(b.rc, success);
+    ASSERT_EQ(a.load(kModel, cfg), success);
+    ASSERT_EQ(b.load(kModel, cfg), success);
+    auto depth = [&](const char* field) {
+        json q = a.status(BACKEND_STATUS_QUEUE)["models"][0];
+        return std::string(field) == "running" ? q["running"].get<int>() : q["depth"]["total"].get<int>();
+    };
+    auto wait_for = [&](const char* field, int want) {
+        for (int i = 0; i < 20000 && depth(field) != want; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        return depth(field) == want;
+    };
+    graph_execution_context running = 0;
+    ASSERT_EQ(api().init_execution_context_with_session_id(a.ctx, "long", &running), success);
+    wasi_nn_error rc_running = success, rc_waiting = runtime_error, rc_b = runtime_error;
+    std::thread t1([&] {
+        tensor t{};
+        t.type = u8;
+        t.data = reinterpret_cast<uint8_t*>(const_cast<char*>("Once upon a time"));
+        std::vector<uint8_t> out(1 << 16);
+        uint32_t size = static_cast<uint32_t>(out.size());
+        const std::string opts = "{\"max_tokens\":-1,\"ignore_eos\":true,\"max_time_ms\":60000}";
+        rc_running = api().run_inference(a.ctx, running, 0, &t, out.data(), &size, opts.c_str(),
+                                         static_cast<uint32_t>(opts.size()));
+    });
+    EXPECT_TRUE(wait_for("running", 1));
+    std::thread t2([&] { a.infer("waiting", "Once", "", &rc_waiting); });
+    EXPECT_TRUE(wait_for("depth", 1));
+    wasi_nn_error rc = success;
+    a.infer("third", "Once", "", &rc);
+    EXPECT_EQ(rc, runtime_error);  // busy: A holds its share
+    std::thread t3([&] { b.infer("b", "Once", "", &rc_b); });
+    EXPECT_TRUE(wait_for("depth", 2));  // B still got in
+    api().close_execution_context(a.ctx, running);  // cancels the long request
+    t1.join();
+    t2.join();
+    t3.join();
+    EXPECT_EQ(rc_running, runtime_error);
+    EXPECT_EQ(rc_waiting, success);
+    EXPECT_EQ(rc_b, success);
 }
