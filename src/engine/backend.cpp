@@ -11,6 +11,7 @@
 #include "engine/limits.h"
 #include "engine/llama_runtime.h"
 #include "engine/log.h"
+#include "engine/model_path.h"
 #include "engine/output_metadata.h"
 #include "engine/prompt_builder.h"
 
@@ -19,11 +20,12 @@ namespace wnl {
 Status Backend::create(std::string_view config_json, std::shared_ptr<Backend>* out) {
     std::shared_ptr<Backend> b(new Backend());
     std::string err;
-    Status st = apply_config_json(config_json, ConfigScope::backend, b->config_, &err);
+    Status st = host_config(config_json, &b->config_, &b->policy_, &err);
     if (st != Status::ok) {
         log(LogLevel::error, "config", "backend config rejected", {{"error", err}});
         return st;
     }
+    b->limits_ = b->policy_->limits();
     // Logging is process-wide: a context whose config says nothing about it
     // must not reset what another context set.
     if (!same_logging(b->config_.logging, LoggingConfig{})) {
@@ -90,24 +92,45 @@ void Backend::shut_down() {
     forget_sessions(ids);
 }
 
-static bool path_is_within(const std::string& path, const std::string& dir) {
-    char real_dir[PATH_MAX];
-    if (!::realpath(dir.c_str(), real_dir)) return false;
-    std::string d(real_dir);
-    if (d.empty() || d.back() != '/') d.push_back('/');
-    return path.compare(0, d.size(), d) == 0;
+// A host that names its models (aliases) and no directories has said where
+// models come from: guests may not add their own.
+bool Backend::guest_paths_allowed() const {
+    return config_.backend.guest_paths.value_or(policy_->models.empty() || !config_.backend.model_dirs.empty());
 }
 
-Status Backend::load_file(std::string_view path_in, std::string_view config_json, uint32_t* graph) {
-    std::string path(path_in);
-    while (!path.empty() && path.back() == '\0') path.pop_back();
-    if (path.empty() || path.find('\0') != std::string::npos) {
+Status Backend::guest_model_path(const std::string& name, std::string* canonical) {
+    ModelPathRules rules;
+    rules.model_dirs = config_.backend.model_dirs;
+    rules.guest_paths = guest_paths_allowed();
+    std::string why;
+    Status st = resolve_guest_model_path(name, rules, canonical, &why);
+    if (st == Status::path_refused) {
+        log(LogLevel::error, "model", "model path refused by the host's policy", {{"path", name}, {"why", why}});
+    } else if (st != Status::ok) {
+        log(LogLevel::error, "model", "model file not found", {{"path", name}, {"error", why}});
+    }
+    return st;
+}
+
+Status Backend::load_file(std::string_view name_in, std::string_view config_json, uint32_t* graph) {
+    std::string name(name_in);
+    while (!name.empty() && name.back() == '\0') name.pop_back();
+    if (name.empty() || name.find('\0') != std::string::npos) {
         log(LogLevel::error, "abi", "load: model name is empty or contains a NUL byte");
         return Status::invalid_argument;
     }
+    // An alias brings the host's path and config; the guest's config goes
+    // over it, held to the ceilings like any guest's.
     Config cfg = config_;
     std::string err;
-    Status st = apply_config_json(config_json, ConfigScope::model, cfg, &err);
+    auto alias = policy_->models.find(name);
+    const bool by_alias = alias != policy_->models.end();
+    if (by_alias && apply_config_json(alias->second.config, ConfigScope::model, cfg, &err) != Status::ok) {
+        log(LogLevel::error, "config", "model alias config rejected", {{"alias", name}, {"error", err}});
+        return Status::invalid_argument;
+    }
+    const std::string host_template = cfg.model.chat_template;
+    Status st = apply_config_json(config_json, ConfigScope::model, cfg, &err, &limits_);
     if (st != Status::ok) {
         log(LogLevel::error, "config", "model config rejected", {{"error", err}});
         return st;
@@ -116,23 +139,21 @@ Status Backend::load_file(std::string_view path_in, std::string_view config_json
     // over the caps would fail each of them, so it fails the load.
     st = check_request(cfg, "model config");
     if (st != Status::ok) return st;
-    char real[PATH_MAX];
-    if (!::realpath(path.c_str(), real)) {
-        log(LogLevel::error, "model", "model file not found", {{"path", path}, {"error", std::strerror(errno)}});
-        return Status::model_not_found;
-    }
-    std::string canonical(real);
-    // The host's allow-list: a guest's graph config cannot widen it.
-    if (!config_.backend.model_dirs.empty()) {
-        bool allowed = false;
-        for (const auto& dir : config_.backend.model_dirs) allowed = allowed || path_is_within(canonical, dir);
-        if (!allowed) {
-            log(LogLevel::error, "model", "model path is outside the allowed model directories",
-                {{"path", canonical}});
-            return Status::security;
+    std::string canonical;
+    if (by_alias) {
+        char real[PATH_MAX];
+        if (!::realpath(alias->second.path.c_str(), real)) {
+            log(LogLevel::error, "model", "model alias's file not found",
+                {{"alias", name}, {"path", alias->second.path}, {"error", std::strerror(errno)}});
+            return Status::model_not_found;
         }
+        canonical = real;
+    } else {
+        st = guest_model_path(name, &canonical);
+        if (st != Status::ok) return st;
     }
-    return register_graph(canonical, canonical, cfg, graph);
+    return register_graph(canonical, canonical, cfg, graph, cfg.model.chat_template != host_template,
+                          by_alias ? name : "");
 }
 
 Status Backend::load_bytes(const uint8_t* data, size_t size, uint32_t* graph) {
@@ -159,13 +180,16 @@ Status Backend::load_bytes(const uint8_t* data, size_t size, uint32_t* graph) {
     static std::atomic<uint64_t> memory_loads{0};
     std::string path = "/proc/self/fd/" + std::to_string(fd);
     std::string share_as = "memory:" + std::to_string(++memory_loads);
-    Status st = register_graph(path, share_as, config_, graph);
+    Config cfg = config_;
+    std::string err;
+    Status st = apply_config_json("", ConfigScope::model, cfg, &err, &limits_);
+    if (st == Status::ok) st = register_graph(path, share_as, cfg, graph, /*guest_template=*/true);
     ::close(fd);  // llama.cpp has read or mapped what it needs
     return st;
 }
 
 Status Backend::register_graph(const std::string& path, const std::string& share_as, const Config& cfg,
-                               uint32_t* graph) {
+                               uint32_t* graph, bool guest_template, const std::string& alias) {
     {
         // Checked before anything is loaded; again at the end, since another
         // thread may have loaded meanwhile.
@@ -176,6 +200,7 @@ Status Backend::register_graph(const std::string& path, const std::string& share
     }
     auto g = std::make_shared<Graph>();
     g->config = cfg;
+    g->alias = alias;
     std::string err;
     Status st = acquire_served_model(path, share_as, cfg, &g->served, &err);
     if (st != Status::ok) {
@@ -185,11 +210,7 @@ Status Backend::register_graph(const std::string& path, const std::string& share
     g->served->graphs++;
     const Model& model = *g->served->model;
     g->has_template = model.info().has_chat_template || !cfg.model.chat_template.empty();
-    // A template the guest chose is rendered under bounds: its own Jinja,
-    // or the one inside GGUF bytes it sent.
-    const bool from_bytes = share_as.rfind("memory:", 0) == 0;
-    const bool guest_template = cfg.model.chat_template != config_.model.chat_template;
-    st = ChatFormat::create(model.get(), cfg.model.chat_template, from_bytes || guest_template, &g->chat, &err);
+    st = ChatFormat::create(model.get(), cfg.model.chat_template, guest_template, &g->chat, &err);
     if (st != Status::ok) {
         log(LogLevel::error, "model", "chat template rejected", {{"error", err}});
         return st;
@@ -333,7 +354,7 @@ Status Backend::set_input(uint32_t exec, uint32_t index, std::string_view data) 
         // Checked now, so the caller learns of a bad key at the call that sent it.
         Config probe = e->graph->config;
         std::string err;
-        Status st = apply_config_json(data, ConfigScope::request, probe, &err);
+        Status st = apply_config_json(data, ConfigScope::request, probe, &err, &limits_);
         if (st != Status::ok) {
             log(LogLevel::error, "config", "request options rejected", {{"error", err}});
             return st;
@@ -380,7 +401,7 @@ Status Backend::run_inference(uint32_t exec, uint32_t index, std::string_view in
     if (st != Status::ok) return st;
     Config probe = e->graph->config;
     std::string err;
-    st = apply_config_json(runtime_config, ConfigScope::request, probe, &err);
+    st = apply_config_json(runtime_config, ConfigScope::request, probe, &err, &limits_);
     if (st != Status::ok) {
         log(LogLevel::error, "config", "runtime config rejected", {{"error", err}});
         return st;

@@ -10,9 +10,13 @@
 #include <string_view>
 #include <unordered_map>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "engine/config.h"
 #include "engine/exec_context.h"
 #include "engine/graph.h"
+#include "engine/guest_rules.h"
+#include "engine/policy.h"
 #include "engine/session.h"
 #include "engine/status.h"
 
@@ -62,7 +66,13 @@ private:
     Backend() = default;
     std::shared_ptr<ExecContext> find_exec(uint32_t exec, const char* call);
     ExecClaim claim_exec(uint32_t exec, const char* call) { return ExecClaim(find_exec(exec, call), call); }
-    Status register_graph(const std::string& path, const std::string& share_as, const Config& cfg, uint32_t* graph);
+    // guest_template: the chat template is the guest's choice (its config
+    // changed it, or it came inside GGUF bytes the guest sent), so it is
+    // rendered under bounds (sandboxed_call.h).
+    Status register_graph(const std::string& path, const std::string& share_as, const Config& cfg, uint32_t* graph,
+                          bool guest_template, const std::string& alias = "");
+    // Where a guest's model name leads: the file's real path, or why not.
+    Status guest_model_path(const std::string& name, std::string* canonical);
     Status new_exec(std::shared_ptr<Graph> g, std::shared_ptr<Session> s, uint32_t* exec);
     // backend_limits.cpp: the caps of limits.h on what this context holds
     // (mu_ held). busy, with a log line naming the cap, when one more graph
@@ -84,8 +94,12 @@ private:
     // there carry this context's tag.
     std::string session_key(const std::string& id) const;
     void forget_sessions(const std::vector<std::string>& ids);
+    bool guest_paths_allowed() const;
+    nlohmann::ordered_json policy_json() const;  // backend_status.cpp
 
-    Config config_;
+    Config config_;  // the host's: defaults, policy, init_backend_with_config
+    std::shared_ptr<const Policy> policy_;  // as it was when this context opened
+    GuestLimits limits_;  // what guests' documents are held to
     std::unique_ptr<SessionStore> sessions_;
     std::mutex mu_;
     std::unordered_map<uint32_t, std::shared_ptr<Graph>> graphs_;
@@ -95,7 +109,7 @@ private:
     int64_t last_graph_ = -1;
     bool shut_down_ = false;
     bool runtime_held_ = false;
-    std::string tag_;
+    std::string tag_;  // this context's tenant, and the prefix of its session keys
 };
 
 }  // namespace wnl

@@ -37,7 +37,7 @@ Status Backend::start_turn(ExecContext& e, Turn* turn, bool streaming) {
     const Graph& g = *e.graph;
     Config cfg = g.config;
     std::string err;
-    Status st = apply_config_json(e.options, ConfigScope::request, cfg, &err);
+    Status st = apply_config_json(e.options, ConfigScope::request, cfg, &err, &limits_);
     if (st != Status::ok) {
         log(LogLevel::error, "config", "request options rejected", {{"error", err}});
         return st;
@@ -76,6 +76,11 @@ Status Backend::start_turn(ExecContext& e, Turn* turn, bool streaming) {
     req->memory = cfg.memory;
     req->priority = cfg.request.priority;
     req->session_key = session_key(session.id);
+    // KV written for one tenant is a prefix for that tenant alone, unless
+    // the host lets its contexts share (share_kv "process").
+    req->tenant = tag_;
+    req->kv_tenant = config_.backend.share_kv_process ? std::string("process") : tag_;
+    req->queue_share = limits_.queue_share;
     req->keep_prefix = turn->plan.system_tokens;
     // stream_stdout (WasmEdge's stream-stdout): the host's stdout shows the
     // reply as it is generated, whatever the guest does with it.

@@ -11,6 +11,7 @@
 #include <limits>
 #include <new>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -19,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/guest_rules.h"
 #include "engine/log.h"
 
 namespace wnl {
@@ -131,6 +133,8 @@ std::vector<std::string> split_list(std::string_view s, std::string_view separat
 struct DocState {
     std::optional<std::vector<std::string>> stop;
     std::vector<std::string> extra_stops;
+    const GuestLimits* guest = nullptr;  // the document is a guest's
+    std::set<std::string> named;  // canonical keys the document set
 
     void finish(Config& cfg) const {
         if (!stop && extra_stops.empty()) return;
@@ -515,6 +519,15 @@ const std::unordered_map<std::string, Setting>& settings() {
         {"max_prompt_bytes", {Group::limits, [](C& c, V v) { c.limits.max_prompt_bytes = v.integer(1, 1 << 24); }}},
         {"max_output_tokens", {Group::limits, [](C& c, V v) { c.limits.max_output_tokens = v.int32(1); }}},
         {"max_request_time_ms", {Group::limits, [](C& c, V v) { c.limits.max_request_time_ms = v.integer(0, kI64Max); }}},
+        {"guest_paths", {Group::backend, [](C& c, V v) { c.backend.guest_paths = v.boolean(); }}},
+        {"share_kv", {Group::backend, [](C& c, V v) {
+             c.backend.share_kv_process = v.choice({"tenant", "process"}) == "process";
+         }}},
+        // Read by Backend::create (policy.h); kept as text until then.
+        {"policy", {Group::backend, [](C& c, V v) {
+             if (!v.v.is_object()) v.wrong_type("an object");
+             c.backend.policy = v.v.dump();
+         }}},
 
         // logging
         {"level", {Group::logging, set_level}},
@@ -600,6 +613,10 @@ void apply_object(const json& obj, ConfigScope scope, Config& cfg, DocState& doc
             apply_object(value, scope, cfg, doc);
             continue;
         }
+        if (doc.guest) {
+            std::string reason = host_only_reason(key, value.is_string() ? &value.get_ref<const std::string&>() : nullptr);
+            if (!reason.empty()) throw ConfigError{raw == key ? reason : raw + " (" + reason + ")"};
+        }
         auto it = settings().find(key);
         if (it == settings().end()) {
             log(LogLevel::warn, "config", "unknown key ignored", {{"key", raw}});
@@ -619,6 +636,7 @@ void apply_object(const json& obj, ConfigScope scope, Config& cfg, DocState& doc
             continue;
         }
         it->second.set(cfg, Value{raw, value, doc});
+        doc.named.insert(key);
     }
 }
 
@@ -631,7 +649,8 @@ std::string parse_error_text(const char* what) {
 
 }  // namespace
 
-Status apply_config_json(std::string_view text, ConfigScope scope, Config& cfg, std::string* error) {
+Status apply_config_json(std::string_view text, ConfigScope scope, Config& cfg, std::string* error,
+                         const GuestLimits* guest) {
     // Called from catch handlers, so it must not throw itself.
     auto reject = [error](Status status, const std::string& message) noexcept {
         try {
@@ -645,7 +664,10 @@ Status apply_config_json(std::string_view text, ConfigScope scope, Config& cfg, 
         // C-string semantics: the length may count a trailing NUL, and
         // anything after a NUL is padding (the JSON parser stops there too).
         text = text.substr(0, text.find('\0'));
-        if (is_blank(text)) return Status::ok;
+        if (is_blank(text)) {
+            if (!guest) return Status::ok;
+            text = "{}";  // a guest's blank document is still bounded by the ceilings
+        }
         if (!nesting_within(text, kMaxNesting)) {
             return reject(Status::invalid_argument,
                           "config: nested deeper than " + std::to_string(kMaxNesting) + " levels");
@@ -661,8 +683,13 @@ Status apply_config_json(std::string_view text, ConfigScope scope, Config& cfg, 
         }
         Config next = cfg;
         DocState state;
+        state.guest = guest;
         apply_object(doc, scope, next, state);
         state.finish(next);
+        std::string over;
+        if (guest && !enforce_ceilings(state.named, cfg, next, *guest, &over)) {
+            return reject(Status::invalid_argument, over);
+        }
         cfg = std::move(next);
         return Status::ok;
     } catch (const ConfigError& e) {

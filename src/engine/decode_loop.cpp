@@ -38,7 +38,8 @@ std::string LoopSettings::share_key() const {
     k << n_slots << '|' << ctx_per_seq << '|' << n_batch << '|' << n_ubatch << '|' << threads << '|'
       << threads_batch << '|' << flash_attn << '|' << cache_type_k << '|' << cache_type_v << '|'
       << queue.capacity << '|' << queue.priority_enabled << queue.fair << '|' << queue.aging_ms << '|'
-      << queue_warning_threshold << '|' << host_cache_bytes << '|' << max_cache_tokens << '|' << max_rss_bytes;
+      << queue_warning_threshold << '|' << host_cache_bytes << '|' << max_cache_tokens << '|' << max_rss_bytes << '|'
+      << ctx_limit;
     return k.str();
 }
 
@@ -47,7 +48,10 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
     std::shared_ptr<DecodeLoop> loop(new DecodeLoop());
     const int32_t n_ctx_train = model->info().n_ctx_train;
     uint32_t per_seq = s.ctx_per_seq;
-    if (per_seq == 0) per_seq = static_cast<uint32_t>(std::min<int32_t>(n_ctx_train > 0 ? n_ctx_train : 4096, 4096));
+    if (per_seq == 0) {
+        per_seq = static_cast<uint32_t>(std::min<int32_t>(n_ctx_train > 0 ? n_ctx_train : 4096, 4096));
+        if (s.ctx_limit > 0) per_seq = std::min(per_seq, s.ctx_limit);
+    }
     const int32_t hw = usable_cpus();
 
     // llama.cpp refuses these by returning no context, which would read as
@@ -170,6 +174,12 @@ Status DecodeLoop::submit(const std::shared_ptr<Request>& req, std::string* erro
         // queue_size counts requests that wait; one a free slot takes at
         // once never waits.
         const size_t free_slots = slots_.size() - busy_slots_;
+        if (queue_->over_share(*req, free_slots)) {
+            stats_.counters.rejected++;
+            *error = "this backend context holds its share of the queue (queue_share " +
+                     std::to_string(req->queue_share) + " of " + std::to_string(queue_->settings().capacity) + ")";
+            return Status::busy;
+        }
         if (!queue_->push(req, Clock::now(), free_slots)) {
             stats_.counters.rejected++;
             *error = "queue full (" + std::to_string(queue_->settings().capacity) + " waiting)";

@@ -29,7 +29,8 @@ namespace wnl {
 
 struct LoopSettings {
     uint32_t n_slots = 4;  // requests decoded at once (max_concurrent)
-    uint32_t ctx_per_seq = 0;  // 0 = min(n_ctx_train, 4096)
+    uint32_t ctx_per_seq = 0;  // 0 = min(n_ctx_train, 4096, ctx_limit)
+    uint32_t ctx_limit = 0;  // the host's ceiling on ctx_size, for the 0 (auto) case; 0 = none
     uint32_t n_batch = 512;
     uint32_t n_ubatch = 512;
     int32_t threads = 0;

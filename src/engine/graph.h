@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "engine/chat_format.h"
 #include "engine/config.h"
@@ -20,6 +21,7 @@ struct Graph {
     Config config;  // backend config with the graph's own applied on top
     std::unique_ptr<ChatFormat> chat;
     bool has_template = false;  // from the GGUF or chat_template
+    std::string alias;  // the policy's model alias it was loaded by, if any
 };
 
 }  // namespace wnl

@@ -82,14 +82,15 @@ void DecodeLoop::end_expired(std::vector<std::shared_ptr<Request>>& expired, Clo
 // session's next turn reuses its KV; or, when the session's own state in the
 // host cache covers more of the prompt than any slot does, the least
 // recently used free slot with that state restored into it (its owner's
-// state is parked in turn).
+// state is parked in turn). A slot's tokens count as a prefix only for the
+// tenant that wrote them: another tenant's KV would tell it what was said.
 DecodeLoop::Slot& DecodeLoop::place(const Request& req) {
     Slot* best = nullptr;
     Slot* oldest = nullptr;
     size_t best_common = 0;
     for (auto& slot : slots_) {
         if (slot.req) continue;
-        const size_t common = common_prefix(slot.cached, req.prompt);
+        const size_t common = slot.kv_tenant == req.kv_tenant ? common_prefix(slot.cached, req.prompt) : 0;
         if (!best || common > best_common || (common == best_common && slot.last_used < best->last_used)) {
             best = &slot;
             best_common = common;
@@ -97,6 +98,7 @@ DecodeLoop::Slot& DecodeLoop::place(const Request& req) {
         if (!oldest || slot.last_used < oldest->last_used) oldest = &slot;
     }
     const CachedState* saved = cache_->find(req.session_key);
+    if (saved && saved->kv_tenant != req.kv_tenant) saved = nullptr;  // session keys are per tenant already
     if (saved && req.memory.cache_prompt && common_prefix(saved->tokens, req.prompt) > best_common) {
         park(*oldest, req.session_key);
         restore(*oldest, cache_->take(req.session_key));
@@ -141,6 +143,7 @@ void DecodeLoop::start(Slot& slot, std::shared_ptr<Request> req, Clock::time_poi
     }
     const size_t common = reuse_prefix(slot, r);
     slot.session = r.session_key;
+    slot.kv_tenant = r.kv_tenant;
     slot.prompt_pos = common;
     slot.n_cached = static_cast<int32_t>(common);
 }

@@ -38,6 +38,7 @@ struct LoopSlot {
     Clock::time_point t_admit, t_first_token;
     uint64_t last_used = 0;
     std::string session;  // whose tokens `cached` holds
+    std::string kv_tenant;  // the tenant that wrote them: a prefix for it alone
     bool generating() const { return req && prompt_pos >= req->prompt.size(); }
 };
 

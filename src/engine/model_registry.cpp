@@ -23,6 +23,9 @@ LoopSettings loop_settings_from(const Config& cfg) {
     LoopSettings s;
     s.n_slots = static_cast<uint32_t>(cfg.backend.max_concurrent);
     s.ctx_per_seq = cfg.model.ctx_size;
+    // Auto is at most 4096 anyway: a wider ceiling changes nothing, and must
+    // not keep loops that would be the same from being shared.
+    if (cfg.model.ctx_size == 0 && cfg.model.ctx_limit > 0 && cfg.model.ctx_limit < 4096) s.ctx_limit = cfg.model.ctx_limit;
     s.n_batch = cfg.model.batch_size;
     s.n_ubatch = cfg.model.ubatch_size;
     s.threads = cfg.model.threads;

@@ -46,6 +46,11 @@ struct Request {
     Priority priority = Priority::normal;
     Clock::time_point deadline = Clock::time_point::max();  // to be admitted by
     std::string session_key;  // for fair scheduling and KV affinity
+    std::string tenant;  // the backend context: its share of the queue
+    // Whose KV this request may reuse as a prefix: its own tenant's, or a
+    // name several tenants share (share_kv "process").
+    std::string kv_tenant;
+    double queue_share = 1.0;  // the share of the queue its tenant may hold waiting
     int32_t keep_prefix = 0;  // prompt tokens a context shift keeps (the system prompt)
     // Called on the decode thread with text that is safe to show (no partial
     // stop string, whole UTF-8 characters). Optional.

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "wasi_nn_backend.h"
 
@@ -474,6 +475,35 @@ static void test_bad_init(void) {
     }
 }
 
+/* The host's policy (docs/security.md): a native host's model_dirs; paths
+ * outside get security whether or not they exist; a guest's host-only key
+ * is invalid_argument. */
+static void test_host_policy(void) {
+    char root[] = "/tmp/wnl-c-legacy-policy-XXXXXX";
+    if (!check(mkdtemp(root) != NULL, "policy: scratch directory")) return;
+    char cfg[512], path[600];
+    snprintf(cfg, sizeof cfg, "{\"backend\":{\"model_dirs\":[\"%s\"]}}", root);
+    void *ctx = NULL;
+    graph g = 0;
+    if (expect_code(api.init_backend_with_config(&ctx, cfg, (uint32_t)strlen(cfg)), success,
+                    "policy: init_backend_with_config with model_dirs")) {
+        expect_code(api.load_by_name(ctx, MODEL, (uint32_t)strlen(MODEL), &g), security,
+                    "policy: an existing model outside model_dirs is security");
+        expect_code(api.load_by_name(ctx, MISSING_MODEL, (uint32_t)strlen(MISSING_MODEL), &g), security,
+                    "policy: a missing model outside model_dirs is security too");
+        snprintf(path, sizeof path, "%s/../..%s", root, MODEL);
+        expect_code(api.load_by_name(ctx, path, (uint32_t)strlen(path), &g), security,
+                    "policy: .. out of model_dirs is security");
+        snprintf(path, sizeof path, "%s/missing.gguf", root);
+        expect_code(api.load_by_name(ctx, path, (uint32_t)strlen(path), &g), model_not_found,
+                    "policy: a missing model inside model_dirs is model_not_found");
+        expect_code(load_name(ctx, path, "{\"model\":{\"rpc_servers\":\"127.0.0.1:1\"}}", &g), invalid_argument,
+                    "policy: a guest's rpc_servers is invalid_argument");
+        api.deinit_backend(ctx);
+    }
+    rmdir(root);
+}
+
 static void test_bad_load(void *ctx) {
     graph g = 77;
     expect_code(api.load_by_name(ctx, MODEL, (uint32_t)strlen(MODEL), NULL), invalid_argument,
@@ -740,6 +770,7 @@ int main(void) {
     }
     test_null_context();
     test_bad_init();
+    test_host_policy();
 
     void *ctx = NULL;
     wasi_nn_error err = api.init_backend_with_config(&ctx, BACKEND_CONFIG, (uint32_t)strlen(BACKEND_CONFIG));

@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "wasi_nn_llamacpp.h"
 
@@ -259,6 +261,76 @@ static int all_bytes(const char *buf, size_t n, char value) {
 static void sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
+}
+
+/* ------------------------------------------------------ the host policy */
+
+/* What the host's policy decides (docs/security.md): guests cannot name
+ * host-only keys or go over a ceiling; paths outside model_dirs get
+ * not_found whether or not they exist; a policy file's alias loads. */
+static void test_host_policy(void) {
+    graph g = 0;
+    void *ctx = NULL;
+    if (!expect_code(api.init_backend(&ctx), success, "policy: init_backend")) return;
+    expect_code(load_name(ctx, MODEL, "{\"rpc_servers\":\"127.0.0.1:1\"}", &g), invalid_argument,
+                "policy: a guest's rpc_servers is refused");
+    expect_code(load_name(ctx, MODEL, "{\"logging\":{\"file\":\"/tmp/wnl-c-guest.log\"}}", &g), invalid_argument,
+                "policy: a guest's log file is refused");
+    expect_code(load_name(ctx, MODEL, "{\"ctx_size\":65536}", &g), invalid_argument,
+                "policy: ctx_size above the default ceiling is refused");
+    api.deinit_backend(ctx);
+
+    char root[] = "/tmp/wnl-c-policy-XXXXXX";
+    if (!check(mkdtemp(root) != NULL, "policy: scratch directory")) return;
+    char cfg[512], path[600], file[600];
+    snprintf(cfg, sizeof cfg, "{\"model_dirs\":[\"%s\"]}", root);
+    if (expect_code(api.init_backend_with_config(&ctx, cfg, (uint32_t)strlen(cfg)), success,
+                    "policy: init_backend_with_config with model_dirs")) {
+        expect_code(api.load_by_name(ctx, MODEL, (uint32_t)strlen(MODEL), &g), not_found,
+                    "policy: an existing model outside model_dirs is not_found");
+        expect_code(api.load_by_name(ctx, MISSING_MODEL, (uint32_t)strlen(MISSING_MODEL), &g), not_found,
+                    "policy: a missing model outside model_dirs is not_found too");
+        snprintf(path, sizeof path, "%s/../..%s", root, MODEL); /* the model itself, through .. */
+        expect_code(api.load_by_name(ctx, path, (uint32_t)strlen(path), &g), not_found,
+                    "policy: .. out of model_dirs is not_found");
+        snprintf(path, sizeof path, "%s/link.gguf", root);
+        if (symlink(MODEL, path) == 0) {
+            expect_code(api.load_by_name(ctx, path, (uint32_t)strlen(path), &g), not_found,
+                        "policy: a symlink out of model_dirs is not_found");
+            unlink(path);
+        }
+        snprintf(path, sizeof path, "%s/missing.gguf", root);
+        expect_code(api.load_by_name(ctx, path, (uint32_t)strlen(path), &g), model_not_found,
+                    "policy: a missing model inside model_dirs is model_not_found");
+        api.deinit_backend(ctx);
+    }
+
+    snprintf(file, sizeof file, "%s/policy.json", root);
+    FILE *f = fopen(file, "w");
+    if (f) {
+        fprintf(f, "{\"models\":{\"tiny\":{\"path\":\"%s\",\"config\":{\"temp\":0,\"max_tokens\":32}}}}", MODEL);
+        fclose(f);
+    }
+    setenv("WASI_NN_LLAMA_POLICY", file, 1);
+    if (expect_code(api.init_backend(&ctx), success, "policy: init_backend with a policy file")) {
+        if (expect_code(api.load_by_name(ctx, "tiny", 4, &g), success, "policy: load_by_name(alias)")) {
+            expect_golden(ctx, g, NULL, "policy: the alias's model with the alias's config");
+        }
+        expect_code(api.load_by_name(ctx, MODEL, (uint32_t)strlen(MODEL), &g), not_found,
+                    "policy: aliases and no model_dirs: a guest path is not_found");
+        api.deinit_backend(ctx);
+    }
+    f = fopen(file, "w");
+    if (f) {
+        fputs("{\"models\":", f);
+        fclose(f);
+    }
+    ctx = NULL;
+    expect_code(api.init_backend(&ctx), invalid_argument, "policy: a malformed policy file fails init_backend");
+    unlink(file);
+    expect_code(api.init_backend(&ctx), not_found, "policy: a missing policy file fails init_backend");
+    unsetenv("WASI_NN_LLAMA_POLICY");
+    rmdir(root);
 }
 
 /* ------------------------------------------------------- the main path */
@@ -506,11 +578,32 @@ static void test_bad_load(void *ctx) {
                 "load_by_name, missing file");
     expect_code(api.load_by_name(ctx, MODEL_V1, (uint32_t)strlen(MODEL_V1), &g), invalid_encoding,
                 "load_by_name, GGUF v1 file");
-    const char *not_gguf = WNL_SOURCE_DIR "/tests/c/wamr_abi_test.c";
+    /* With no policy a guest may name *.gguf files only (docs/security.md):
+     * a file that is not GGUF, and a directory, under such names. */
+    char not_gguf[] = "/tmp/wnl-c-not-gguf-XXXXXX.gguf";
+    int fd = mkstemps(not_gguf, 5);
+    if (fd >= 0) {
+        if (write(fd, "not a model\n", 12) != 12) printf("# short write to %s\n", not_gguf);
+        close(fd);
+    }
     expect_code(api.load_by_name(ctx, not_gguf, (uint32_t)strlen(not_gguf), &g), invalid_encoding,
-                "load_by_name, a file that is not GGUF");
-    expect_code(api.load_by_name(ctx, WNL_MODELS_DIR, (uint32_t)strlen(WNL_MODELS_DIR), &g), invalid_argument,
-                "load_by_name, a directory");
+                "load_by_name, a *.gguf file that is not GGUF");
+    unlink(not_gguf);
+    char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/wnl-c-dir-%d.gguf", (int)getpid());
+    mkdir(dir, 0700);
+    expect_code(api.load_by_name(ctx, dir, (uint32_t)strlen(dir), &g), invalid_argument,
+                "load_by_name, a directory named *.gguf");
+    rmdir(dir);
+    /* Other names are refused, with one code whether the file exists or not. */
+    const char *source = WNL_SOURCE_DIR "/tests/c/wamr_abi_test.c";
+    const char *missing = WNL_SOURCE_DIR "/tests/c/no-such-file.c";
+    expect_code(api.load_by_name(ctx, source, (uint32_t)strlen(source), &g), not_found,
+                "load_by_name, an existing file not named *.gguf is refused");
+    expect_code(api.load_by_name(ctx, missing, (uint32_t)strlen(missing), &g), not_found,
+                "load_by_name, a missing file not named *.gguf gets the same code");
+    expect_code(api.load_by_name(ctx, WNL_MODELS_DIR, (uint32_t)strlen(WNL_MODELS_DIR), &g), not_found,
+                "load_by_name, a directory is refused");
     check(g == 77, "failed loads leave *g alone");
 
     /* load() */
@@ -970,6 +1063,7 @@ int main(void) {
     }
     test_null_context();
     test_bad_init();
+    test_host_policy();
 
     void *ctx = NULL;
     if (expect_code(api.init_backend(&ctx), success, "init_backend")) {

@@ -78,6 +78,7 @@ const std::vector<std::pair<Status, int>>& expected_legacy() {
         {Status::context_full, 101},
         {Status::prompt_too_long, 102},
         {Status::model_not_found, 103},
+        {Status::path_refused, 8},
     };
     return table;
 }
@@ -89,7 +90,7 @@ TEST(ErrorMappingLegacyTest, EveryStatusMapsToSpecNumber) {
 }
 
 TEST(ErrorMappingLegacyTest, TableCoversEveryStatus) {
-    const int last = static_cast<int>(Status::model_not_found);
+    const int last = static_cast<int>(Status::path_refused);
     std::set<int> seen;
     for (const auto& [status, number] : expected_legacy()) {
         (void)number;
@@ -110,7 +111,7 @@ TEST(ErrorMappingLegacyTest, SuccessOnlyForOk) {
 
 TEST(ErrorMappingLegacyTest, EveryResultIsAValidLegacyCode) {
     const std::set<int> valid = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 100, 101, 102, 103};
-    for (int i = 0; i <= static_cast<int>(Status::model_not_found); ++i) {
+    for (int i = 0; i <= static_cast<int>(Status::path_refused); ++i) {
         int n = static_cast<int>(wnl::abi::to_legacy(static_cast<Status>(i)));
         EXPECT_EQ(valid.count(n), 1u) << "status " << i << " -> " << n;
     }
