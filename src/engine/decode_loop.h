@@ -93,6 +93,15 @@ public:
     // its KV no longer keeps it for it.
     void forget_session(const std::string& key);
 
+    // Stops the loop thread, ends every running and queued request with
+    // runtime_error (`why`) and frees the thread pools; later submits fail.
+    // Idempotent; the destructor calls it. Never call it on the loop thread.
+    void halt(const std::string& why);
+    // Halts every live loop in the process and lets no new one start: the
+    // exit teardown (process_exit.h), for loops that calls still in flight
+    // keep alive.
+    static void halt_all(const std::string& why);
+
 private:
     using Slot = LoopSlot;
 
@@ -159,6 +168,8 @@ private:
     size_t busy_slots_ = 0;  // guarded by mu_
     bool stopping_ = false;
     std::atomic<bool> abort_{false};
+    std::mutex halt_mu_;
+    bool halted_ = false;  // guarded by halt_mu_
     std::thread thread_;
 };
 
