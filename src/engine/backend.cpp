@@ -98,6 +98,16 @@ bool Backend::guest_paths_allowed() const {
     return config_.backend.guest_paths.value_or(policy_->models.empty() || !config_.backend.model_dirs.empty());
 }
 
+// A graph config as the key of a load: up to its first NUL, without the
+// blanks around it (so "", "  " and a config counting its NUL are the same).
+static std::string config_key(std::string_view text) {
+    text = text.substr(0, text.find('\0'));
+    const char* blanks = " \t\r\n\f\v";
+    const size_t b = text.find_first_not_of(blanks);
+    if (b == std::string_view::npos) return "";
+    return std::string(text.substr(b, text.find_last_not_of(blanks) - b + 1));
+}
+
 Status Backend::guest_model_path(const std::string& name, std::string* canonical) {
     ModelPathRules rules;
     rules.model_dirs = config_.backend.model_dirs;
@@ -152,8 +162,37 @@ Status Backend::load_file(std::string_view name_in, std::string_view config_json
         st = guest_model_path(name, &canonical);
         if (st != Status::ok) return st;
     }
-    return register_graph(canonical, canonical, cfg, graph, cfg.model.chat_template != host_template,
-                          by_alias ? name : "");
+    // A host may load before every request (HyperBEAM does): the same file
+    // with the same config is the graph it already has, so nothing grows.
+    // An alias is its own key: two aliases may name one file with different
+    // host configs.
+    const std::string key = (by_alias ? "alias:" + name : canonical) + '\n' + config_key(config_json);
+    std::lock_guard<std::mutex> load_lock(load_mu_);
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (shut_down_) return Status::runtime_error;
+        auto it = loads_.find(key);
+        if (it != loads_.end()) {
+            Graph& g = *graphs_.at(it->second);
+            g.loads++;
+            last_graph_ = g.id;
+            *graph = g.id;
+            log(LogLevel::debug, "model", "model already loaded in this context with this config; same graph",
+                {{"path", canonical}, {"graph", g.id}, {"loads", g.loads}});
+            return Status::ok;
+        }
+    }
+    uint32_t id = 0;
+    st = register_graph(canonical, canonical, cfg, &id, cfg.model.chat_template != host_template, by_alias ? name : "");
+    if (st != Status::ok) return st;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = graphs_.find(id);
+    if (it != graphs_.end()) {  // not unloaded by another thread meanwhile
+        it->second->load_key = key;
+        loads_[key] = id;
+    }
+    *graph = id;
+    return Status::ok;
 }
 
 Status Backend::load_bytes(const uint8_t* data, size_t size, uint32_t* graph) {
@@ -230,89 +269,18 @@ Status Backend::register_graph(const std::string& path, const std::string& share
 
 Status Backend::unload(uint32_t graph) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (graphs_.erase(graph) == 0) {
+    auto it = graphs_.find(graph);
+    if (it == graphs_.end()) {
         log(LogLevel::error, "abi", "unload: unknown graph handle", {{"graph", graph}});
         return Status::not_found;
     }
+    if (--it->second->loads > 0) return Status::ok;  // another load still holds it
+    if (!it->second->load_key.empty()) loads_.erase(it->second->load_key);
+    graphs_.erase(it);
     if (last_graph_ == graph) {
         last_graph_ = -1;
         for (const auto& [id, g] : graphs_) last_graph_ = std::max<int64_t>(last_graph_, id);
     }
-    return Status::ok;
-}
-
-Status Backend::new_exec(std::shared_ptr<Graph> g, std::shared_ptr<Session> s, uint32_t* exec) {
-    auto e = std::make_shared<ExecContext>();
-    e->graph = std::move(g);
-    e->session = std::move(s);
-    std::lock_guard<std::mutex> lock(mu_);
-    if (shut_down_) return Status::runtime_error;
-    Status room = check_exec_room();
-    if (room != Status::ok) return room;
-    e->id = next_exec_++;
-    if (!e->session) e->session = std::make_shared<Session>("anon-" + std::to_string(e->id), false);
-    execs_[e->id] = e;
-    *exec = e->id;
-    return Status::ok;
-}
-
-Status Backend::init_exec(uint32_t graph, uint32_t* exec) {
-    std::shared_ptr<Graph> g;
-    {
-        std::lock_guard<std::mutex> lock(mu_);
-        auto it = graphs_.find(graph);
-        if (it == graphs_.end()) {
-            log(LogLevel::error, "abi", "init_execution_context: unknown graph handle", {{"graph", graph}});
-            return Status::not_found;
-        }
-        g = it->second;
-    }
-    forget_sessions(sessions_->drop_idle(Clock::now()));
-    return new_exec(std::move(g), nullptr, exec);
-}
-
-Status Backend::init_exec_with_session(std::string_view session_id, uint32_t* exec) {
-    std::string id(session_id);
-    if (id.empty() || id.size() > 256) {
-        log(LogLevel::error, "abi", "session id must be 1 to 256 bytes", {{"length", id.size()}});
-        return Status::invalid_argument;
-    }
-    std::shared_ptr<Graph> g;
-    {
-        std::lock_guard<std::mutex> lock(mu_);
-        auto it = last_graph_ >= 0 ? graphs_.find(static_cast<uint32_t>(last_graph_)) : graphs_.end();
-        if (it == graphs_.end()) {
-            log(LogLevel::error, "abi", "init_execution_context_with_session_id: no graph loaded");
-            return Status::not_found;
-        }
-        g = it->second;
-    }
-    forget_sessions(sessions_->drop_idle(Clock::now()));
-    std::vector<std::string> evicted;
-    auto session = sessions_->attach(id, &evicted);
-    forget_sessions(evicted);
-    return new_exec(std::move(g), std::move(session), exec);
-}
-
-Status Backend::close_exec(uint32_t exec) {
-    std::shared_ptr<ExecContext> e;
-    {
-        std::lock_guard<std::mutex> lock(mu_);
-        auto it = execs_.find(exec);
-        if (it == execs_.end()) {
-            log(LogLevel::error, "abi", "close_execution_context: unknown or closed handle", {{"exec", exec}});
-            return Status::not_found;
-        }
-        e = it->second;
-        execs_.erase(it);
-    }
-    e->closed = true;
-    {
-        std::lock_guard<std::mutex> lock(e->inflight_mu);
-        if (e->inflight) e->inflight->cancelled = true;
-    }
-    close_stream(*e, false);  // an open stream's session must be free again
-    if (!e->session->named) forget_sessions({e->session->id});
     return Status::ok;
 }
 
@@ -328,16 +296,6 @@ void Backend::forget_sessions(const std::vector<std::string>& ids) {
     for (const auto& g : graphs) {
         for (const auto& id : ids) g->served->loop->forget_session(session_key(id));
     }
-}
-
-std::shared_ptr<ExecContext> Backend::find_exec(uint32_t exec, const char* call) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = execs_.find(exec);
-    if (it == execs_.end()) {
-        log(LogLevel::error, "abi", std::string(call) + ": unknown or closed execution context", {{"exec", exec}});
-        return nullptr;
-    }
-    return it->second;
 }
 
 Status Backend::set_input(uint32_t exec, uint32_t index, std::string_view data) {

@@ -81,6 +81,8 @@ private:
     Status check_exec_room() const;
     // A request's settings and the text it sends, against the caps.
     Status check_request(const Config& cfg, const char* what) const;
+    // The key of a named session's shared handle on a graph.
+    static std::string session_exec_key(const std::string& session_id, uint32_t graph);
     Status compute_locked(ExecContext& e);
     // backend_turn.cpp: a turn's start (prompt, hand-off to the loop) and end
     // (its record in the session). keep_partial: a stream ended early keeps
@@ -104,8 +106,19 @@ private:
     std::mutex mu_;
     std::unordered_map<uint32_t, std::shared_ptr<Graph>> graphs_;
     std::unordered_map<uint32_t, std::shared_ptr<ExecContext>> execs_;
+    // Graph handles by what was loaded (Graph::load_key), so that a repeated
+    // load of the same file and config returns the same handle.
+    std::unordered_map<std::string, uint32_t> loads_;
+    // The open handle of each named session on each graph
+    // (session_exec_key), shared by every init on it.
+    std::unordered_map<std::string, uint32_t> session_execs_;
+    // Serialises load_file's lookup and registration, so that two threads
+    // loading the same file at once get one handle.
+    std::mutex load_mu_;
     uint32_t next_graph_ = 0;
-    uint32_t next_exec_ = 0;
+    // From 1: hosts keep "no handle" as 0 (HyperBEAM closes only a non-zero
+    // one), so handle 0 would never be closed.
+    uint32_t next_exec_ = 1;
     int64_t last_graph_ = -1;
     bool shut_down_ = false;
     bool runtime_held_ = false;

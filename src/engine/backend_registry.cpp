@@ -9,17 +9,19 @@
 namespace wnl {
 
 namespace {
-// Never destroyed: a host that exits without deinit_backend would otherwise
-// free its contexts' llama contexts from a static destructor, after
-// llama.cpp's and ggml's own statics are gone (heap corruption at exit).
-// What is still open when the process ends is the kernel's to reclaim.
 struct Registry {
     std::mutex mu;
     std::unordered_map<uintptr_t, std::shared_ptr<Backend>> backends;
-    // Starts away from small integers so that a guest's graph or exec
-    // number passed by mistake as a context is not a valid handle.
+    // Starts away from small integers so that a guest's graph or exec number
+    // passed by mistake as a context is not a valid handle.
     uintptr_t next = 0x574e0001;
+    bool closed = false;  // the process is exiting: no new contexts
 };
+
+// Never destroyed: a host may exit without deinit_backend, and a static
+// table's destructor would free live backends (and their llama.cpp state)
+// in whatever order static destructors run. The exit teardown
+// (process_exit.cpp) closes them instead, at a known point.
 Registry& registry() {
     static Registry* r = new Registry();
     return *r;
@@ -27,11 +29,23 @@ Registry& registry() {
 }  // namespace
 
 Status open_backend(std::string_view config_json, void** handle) {
+    {
+        Registry& r = registry();
+        std::lock_guard<std::mutex> lock(r.mu);
+        if (r.closed) {
+            log(LogLevel::error, "abi", "init_backend: the process is exiting");
+            return Status::runtime_error;
+        }
+    }
     std::shared_ptr<Backend> b;
     Status st = Backend::create(config_json, &b);
     if (st != Status::ok) return st;
     Registry& r = registry();
     std::lock_guard<std::mutex> lock(r.mu);
+    if (r.closed) {
+        log(LogLevel::error, "abi", "init_backend: the process is exiting");
+        return Status::runtime_error;
+    }
     uintptr_t id = r.next++;
     r.backends.emplace(id, std::move(b));
     *handle = reinterpret_cast<void*>(id);
@@ -64,6 +78,17 @@ Status close_backend(void* handle) {
     }
     b->shut_down();
     return Status::ok;  // freed when the last running call lets go
+}
+
+void close_all_backends() {
+    std::unordered_map<uintptr_t, std::shared_ptr<Backend>> all;
+    {
+        Registry& r = registry();
+        std::lock_guard<std::mutex> lock(r.mu);
+        r.closed = true;
+        all.swap(r.backends);
+    }
+    for (auto& [id, b] : all) b->shut_down();
 }
 
 }  // namespace wnl

@@ -703,6 +703,26 @@ Status apply_config_json(std::string_view text, ConfigScope scope, Config& cfg, 
     }
 }
 
+bool config_text_parses(std::string_view text, std::string* why) {
+    text = text.substr(0, text.find('\0'));
+    if (is_blank(text)) return true;
+    if (!nesting_within(text, kMaxNesting)) {
+        if (why) *why = "config: nested deeper than " + std::to_string(kMaxNesting) + " levels";
+        return false;
+    }
+    try {
+        const json doc = json::parse(text.begin(), text.end());
+        (void)doc;
+    } catch (const json::parse_error& e) {
+        if (why) *why = "config: invalid JSON: " + parse_error_text(e.what());
+        return false;
+    } catch (const json::exception&) {
+        // It parses; a value is out of range (1e400), which
+        // apply_config_json refuses.
+    }
+    return true;
+}
+
 bool same_logging(const LoggingConfig& a, const LoggingConfig& b) {
     return a.level == b.level && a.file == b.file && a.json == b.json && a.components == b.components &&
            a.llama_log == b.llama_log && a.llama_debug_log == b.llama_debug_log && a.stream_stdout == b.stream_stdout;

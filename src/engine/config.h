@@ -161,4 +161,10 @@ enum class ConfigScope { backend, model, request };
 Status apply_config_json(std::string_view text, ConfigScope scope, Config& cfg,
                          std::string* error, const GuestLimits* guest = nullptr);
 
+// False, with *why naming the problem, when the text is not JSON at all (a
+// syntax error, or nested too deeply to be parsed); true for blank text and
+// for any JSON document, even one that apply_config_json then refuses for
+// its shape or values.
+bool config_text_parses(std::string_view text, std::string* why);
+
 }  // namespace wnl

@@ -13,8 +13,24 @@
 #include "engine/cpu_budget.h"
 #include "engine/log.h"
 #include "common.h"
+#include "engine/process_exit.h"
 
 namespace wnl {
+
+namespace {
+// Every loop in the process, for the exit teardown. Never destroyed (see
+// process_exit.h); the mutex is held only to add, prune or copy entries,
+// never across a load, so a teardown never waits behind one.
+struct LiveLoops {
+    std::mutex mu;
+    std::vector<std::weak_ptr<DecodeLoop>> loops;
+    bool closed = false;  // the process is exiting: no new loop starts
+};
+LiveLoops& live_loops() {
+    static LiveLoops* l = new LiveLoops();
+    return *l;
+}
+}  // namespace
 
 static ggml_type cache_type(const std::string& s) {
     static const std::pair<const char*, ggml_type> kTypes[] = {
@@ -116,24 +132,49 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
                                    (ggml_row_size(cp.type_k, kv_width) + ggml_row_size(cp.type_v, kv_width));
     }
     for (size_t i = 0; i < loop->slots_.size(); ++i) loop->slots_[i].seq = static_cast<llama_seq_id>(i);
+    // The llama.cpp and ggml statics a context needs exist now: a teardown
+    // registered after them runs before they are destroyed.
+    arm_exit_teardown();
+    {
+        LiveLoops& live = live_loops();
+        std::lock_guard<std::mutex> lock(live.mu);
+        if (live.closed) {
+            *error = "the process is exiting";
+            return Status::runtime_error;
+        }
+        auto& v = live.loops;
+        v.erase(std::remove_if(v.begin(), v.end(), [](const auto& w) { return w.expired(); }), v.end());
+        v.push_back(loop);
+        loop->sampling_ = std::make_unique<SampleWorker>([raw = loop.get()] {
+            std::lock_guard<std::mutex> lock(raw->mu_);  // the loop checks for done jobs under it
+            raw->cv_.notify_all();
+        });
+        try {
+            loop->thread_ = std::thread([raw = loop.get()] { raw->run(); });
+        } catch (const std::system_error& e) {  // EAGAIN: no thread left for this process
+            *error = std::string("cannot start the decode loop's thread: ") + e.what();
+            return Status::missing_memory;
+        }
+    }
     log(LogLevel::info, "scheduler", "decode loop started",
         {{"model", loop->model_->info().name}, {"slots", cp.n_seq_max}, {"ctx_per_seq", loop->ctx_per_seq_},
          {"n_batch", loop->n_batch_}, {"threads", cp.n_threads}});
-    loop->sampling_ = std::make_unique<SampleWorker>([raw = loop.get()] {
-        std::lock_guard<std::mutex> lock(raw->mu_);  // the loop checks for done jobs under it
-        raw->cv_.notify_all();
-    });
-    try {
-        loop->thread_ = std::thread([raw = loop.get()] { raw->run(); });
-    } catch (const std::system_error& e) {  // EAGAIN: no thread left for this process
-        *error = std::string("cannot start the decode loop's thread: ") + e.what();
-        return Status::missing_memory;
-    }
     *out = std::move(loop);
     return Status::ok;
 }
 
 DecodeLoop::~DecodeLoop() {
+    halt("the model was unloaded");
+    if (batch_.token) llama_batch_free(batch_);
+    // Once the process is exiting, llama.cpp's statics may be gone already:
+    // what is left is left to the end of the process.
+    if (ctx_ && !process_exiting()) llama_free(ctx_);
+}
+
+void DecodeLoop::halt(const std::string& why) {
+    std::lock_guard<std::mutex> halt_lock(halt_mu_);
+    if (halted_) return;
+    halted_ = true;
     {
         std::lock_guard<std::mutex> lock(mu_);
         stopping_ = true;
@@ -145,22 +186,41 @@ DecodeLoop::~DecodeLoop() {
     if (sampling_) sampling_->drain();  // no slot's sampler may still be in use
     for (auto& slot : slots_) {
         slot.sampling = false;
-        if (slot.req) finish(slot, Status::runtime_error, "cancelled", "the model was unloaded");
+        if (slot.req) finish(slot, Status::runtime_error, "cancelled", why);
     }
     sampling_.reset();
+    std::vector<std::shared_ptr<Request>> queued;
     if (queue_) {
-        for (auto& r : queue_->take_all()) {
-            RequestResult res;
-            res.status = Status::runtime_error;
-            res.stop_reason = "cancelled";
-            res.error = "the model was unloaded";
-            r->finish(std::move(res));
+        std::lock_guard<std::mutex> lock(mu_);
+        queued = queue_->take_all();
+    }
+    for (auto& r : queued) {
+        RequestResult res;
+        res.status = Status::runtime_error;
+        res.stop_reason = "cancelled";
+        res.error = why;
+        r->finish(std::move(res));
+    }
+    // No decode runs any more: the pools' worker threads can go, so that
+    // none is left running this library's code once it is unloaded.
+    if (threads_) threads_->release();
+    if (cpus_ && marked_busy_) {
+        cpus_->set_busy(false);
+        marked_busy_ = false;
+    }
+}
+
+void DecodeLoop::halt_all(const std::string& why) {
+    std::vector<std::shared_ptr<DecodeLoop>> loops;
+    {
+        LiveLoops& live = live_loops();
+        std::lock_guard<std::mutex> lock(live.mu);
+        live.closed = true;
+        for (const auto& w : live.loops) {
+            if (auto l = w.lock()) loops.push_back(std::move(l));
         }
     }
-    if (batch_.token) llama_batch_free(batch_);
-    if (ctx_) llama_free(ctx_);
-    threads_.reset();  // after the context: its pools must outlive every decode
-    if (cpus_ && marked_busy_) cpus_->set_busy(false);
+    for (auto& l : loops) l->halt(why);
 }
 
 Status DecodeLoop::submit(const std::shared_ptr<Request>& req, std::string* error) {

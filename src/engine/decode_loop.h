@@ -95,6 +95,15 @@ public:
     // its KV no longer keeps it for it.
     void forget_session(const std::string& key);
 
+    // Stops the loop thread, ends every running and queued request with
+    // runtime_error (`why`) and frees the thread pools; later submits fail.
+    // Idempotent; the destructor calls it. Never call it on the loop thread.
+    void halt(const std::string& why);
+    // Halts every live loop in the process and lets no new one start: the
+    // exit teardown (process_exit.h), for loops that calls still in flight
+    // keep alive.
+    static void halt_all(const std::string& why);
+
 private:
     using Slot = LoopSlot;
 
@@ -187,6 +196,8 @@ private:
     bool stopping_ = false;
     std::atomic<bool> abort_{false};
     std::unique_ptr<SampleWorker> sampling_;  // its thread starts with the first grammar request
+    std::mutex halt_mu_;
+    bool halted_ = false;  // guarded by halt_mu_
     std::thread thread_;
 };
 

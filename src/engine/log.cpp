@@ -507,8 +507,10 @@ void flush_pending() {
     p.text.clear();
 }
 
+std::atomic<bool> g_llama_log_stopped{false};
+
 void llama_log_callback(ggml_log_level level, const char* text, void* /*user_data*/) {
-    if (text == nullptr) return;
+    if (text == nullptr || g_llama_log_stopped.load(std::memory_order_acquire)) return;
     if (t_pending_gone) {  // exiting: nothing left to gather fragments in
         std::string piece(text);
         emit_llama_line(level == GGML_LOG_LEVEL_CONT ? GGML_LOG_LEVEL_INFO : level, piece);
@@ -534,6 +536,8 @@ void llama_log_callback(ggml_log_level level, const char* text, void* /*user_dat
 }
 
 }  // namespace
+
+void stop_llama_log_hook() { g_llama_log_stopped.store(true, std::memory_order_release); }
 
 void install_llama_log_hook() {
     static std::once_flag once;

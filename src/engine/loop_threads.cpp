@@ -50,10 +50,13 @@ LoopThreads::LoopThreads(llama_context* ctx, int threads, int threads_batch)
     if (pool_) attach(pool_, pool_batch_, threads_, threads_batch_);
 }
 
-LoopThreads::~LoopThreads() {
+void LoopThreads::release() {
+    if (current_) llama_detach_threadpool(ctx_);
     if (pool_) ggml_threadpool_free(pool_);
     if (pool_batch_) ggml_threadpool_free(pool_batch_);
     for (auto& [n, pool] : narrow_) ggml_threadpool_free(pool);
+    pool_ = pool_batch_ = current_ = current_batch_ = nullptr;
+    narrow_.clear();
 }
 
 void LoopThreads::attach(ggml_threadpool* pool, ggml_threadpool* pool_batch, int n, int n_batch) {

@@ -21,7 +21,10 @@ public:
     // joins threads on every decode).
     LoopThreads(llama_context* ctx, int threads, int threads_batch);
     // Frees the pools: only once `ctx` no longer computes (or is freed).
-    ~LoopThreads();
+    ~LoopThreads() { release(); }
+    // Detaches the pools from `ctx` and frees them (joining their worker
+    // threads), once it computes no more; use() must not follow.
+    void release();
     LoopThreads(const LoopThreads&) = delete;
     LoopThreads& operator=(const LoopThreads&) = delete;
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "engine/log.h"
+#include "engine/process_exit.h"
 #include "engine/tcp_probe.h"
 #include "ggml-backend.h"
 #include "ggml-rpc.h"
@@ -145,7 +146,8 @@ Status Model::load(const std::string& path, const ModelConfig& cfg, std::shared_
 }
 
 Model::~Model() {
-    if (model_) llama_model_free(model_);
+    // Not once the process is exiting: llama.cpp's statics may be gone.
+    if (model_ && !process_exiting()) llama_model_free(model_);
 }
 
 std::vector<llama_token> Model::tokenize(std::string_view text, bool add_special, bool parse_special) const {

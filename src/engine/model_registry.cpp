@@ -8,9 +8,17 @@
 namespace wnl {
 
 namespace {
+// Never destroyed (process_exit.h): a call still loading while the process
+// exits must not find its tables gone.
+struct Tables {
+    std::unordered_map<std::string, std::weak_ptr<Model>> models;
+    std::unordered_map<std::string, std::weak_ptr<ServedModel>> served;
+};
 std::mutex g_mu;
-std::unordered_map<std::string, std::weak_ptr<Model>> g_models;
-std::unordered_map<std::string, std::weak_ptr<ServedModel>> g_served;
+Tables& tables() {
+    static Tables* t = new Tables();
+    return *t;
+}
 uint64_t g_versions = 0;
 
 template <typename Map>
@@ -51,6 +59,8 @@ std::string served_key(const std::string& share_as, const Config& cfg) {
 Status acquire_served_model(const std::string& path, const std::string& share_as, const Config& cfg,
                             std::shared_ptr<ServedModel>* out, std::string* error) {
     std::lock_guard<std::mutex> lock(g_mu);
+    auto& g_models = tables().models;
+    auto& g_served = tables().served;
     forget_expired(g_models);
     forget_expired(g_served);
     const std::string model_key = Model::share_key(share_as, cfg.model);
