@@ -134,9 +134,10 @@ TEST_F(Hostile, CompleteGrammarWithIgnoreEosWhileStreaming) {
     EXPECT_EQ(g.fini(e), success);
 }
 
-// The lead's stream makes the bounded rendering of guest Jinja templates;
-// enable this test when it lands. Today the render runs without bound.
-TEST_F(Hostile, DISABLED_ChatTemplateThatNeverEndsIsRefused) {
+// A guest's Jinja is host-only (refused before any template work); the
+// template inside GGUF bytes a guest sends renders under bounds instead
+// (tests/integration/template_bounds_test.cpp).
+TEST_F(Hostile, ChatTemplateThatNeverEndsIsRefused) {
     EXPECT_EQ(load_with(R"({"chat_template":"{% for i in range(1000000000) %}x{% endfor %}"})"), invalid_argument);
 }
 
