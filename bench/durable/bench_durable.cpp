@@ -178,13 +178,17 @@ struct Ctx {
         std::string cfg = "{\"temp\":0,\"ignore_eos\":true,\"max_tokens\":" + std::to_string(o.max_tokens) +
                           ",\"ctx_size\":" + std::to_string(o.ctx) + ",\"max_concurrent\":1,\"threads\":" +
                           std::to_string(o.t) + ",\"host_cache_bytes\":1073741824,\"logging\":{\"level\":\"warn\"}";
+        // The store is the host's (init_backend_with_config only); the load
+        // config is the guest's.
+        std::string host = cfg;
         if (with_store) {
-            cfg += ",\"session_store\":\"" + o.store + "\",\"session_namespace\":\"bench\",\"session_sync\":\"" +
-                   o.sync + "\",\"session_store_bytes\":0";
+            host += ",\"session_store\":\"" + o.store + "\",\"session_namespace\":\"bench\",\"session_sync\":\"" +
+                    o.sync + "\",\"session_store_bytes\":0";
         }
         cfg += "}";
-        if (api.init_backend_with_config(&ctx, cfg.c_str(), static_cast<uint32_t>(cfg.size())) != success)
-            fail("init_backend_with_config failed: " + cfg);
+        host += "}";
+        if (api.init_backend_with_config(&ctx, host.c_str(), static_cast<uint32_t>(host.size())) != success)
+            fail("init_backend_with_config failed: " + host);
         if (api.load_by_name_with_config(ctx, o.model.c_str(), static_cast<uint32_t>(o.model.size()), cfg.c_str(),
                                          static_cast<uint32_t>(cfg.size()), &g) != success)
             fail("load failed: " + o.model);

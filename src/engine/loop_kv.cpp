@@ -2,6 +2,7 @@
 // host-RAM cache that parked sessions' state goes to and comes back from,
 // context shifts, and what memory pressure takes away.
 #include <chrono>
+#include <new>
 
 #include "engine/decode_loop.h"
 #include "engine/log.h"
@@ -10,10 +11,10 @@
 namespace wnl {
 
 // At least one prompt token is decoded again, so that there are logits to
-// sample from.
+// sample from. Another tenant's tokens are never a prefix.
 size_t DecodeLoop::reuse_prefix(Slot& slot, const Request& req) {
     size_t common = 0;
-    if (req.memory.cache_prompt) {
+    if (req.memory.cache_prompt && slot.kv_tenant == req.kv_tenant) {
         const size_t limit = std::min(slot.cached.size(), req.prompt.size() - 1);
         while (common < limit && slot.cached[common] == req.prompt[common]) ++common;
     }
@@ -49,6 +50,7 @@ bool DecodeLoop::read_state(Slot& slot, CachedState* out) {
     if (n == 0) return false;
     data->resize(n);
     out->key = slot.session;
+    out->kv_tenant = slot.kv_tenant;
     out->tokens = slot.cached;
     out->data = std::move(data);
     out->sink = slot.kv_sink;
@@ -62,21 +64,32 @@ void DecodeLoop::park(Slot& slot, const std::string& incoming) {
     if (slot.session.empty() || slot.session == incoming || slot.cached.empty()) return;
     const bool to_cache = cache_->limit() > 0;
     if ((!to_cache && !slot.kv_sink) || !cacheable(slot.cached.size())) return;
-    CachedState state;
-    const bool got = read_state(slot, &state);
-    slot.session.clear();
-    slot.kv_sink.reset();
-    if (!got) return;
-    if (state.sink) {
-        state.on_disk = state.sink->save(kv_identity_, state.tokens, state.data);
-        if (state.on_disk) stored_++;
+    const std::string owner = slot.session;
+    // Without memory for the copy the state is not kept: the session's next
+    // turn prefills from its text (or its store's older file) instead, and
+    // the incoming request goes on.
+    try {
+        CachedState state;
+        const bool got = read_state(slot, &state);
+        slot.session.clear();
+        slot.kv_sink.reset();
+        if (!got) return;
+        if (state.sink) {
+            state.on_disk = state.sink->save(kv_identity_, state.tokens, state.data);
+            if (state.on_disk) stored_++;
+        }
+        log(LogLevel::debug, "memory", "session state parked",
+            {{"session", state.key}, {"tokens", state.tokens.size()}, {"bytes", state.bytes()},
+             {"host_cache", to_cache}, {"store", state.on_disk}});
+        if (!to_cache) return;
+        cache_->put(std::move(state));
+        saved_++;
+    } catch (const std::bad_alloc&) {
+        slot.session.clear();
+        slot.kv_sink.reset();
+        log(LogLevel::warn, "memory", "out of memory saving a session's state; it will prefill again",
+            {{"session", owner}});
     }
-    log(LogLevel::debug, "memory", "session state parked",
-        {{"session", state.key}, {"tokens", state.tokens.size()}, {"bytes", state.bytes()},
-         {"host_cache", to_cache}, {"store", state.on_disk}});
-    if (!to_cache) return;
-    cache_->put(std::move(state));
-    saved_++;
 }
 
 // A state the host cache's bound pushes out goes to the store if the store
@@ -98,6 +111,7 @@ void DecodeLoop::restore(Slot& slot, CachedState state, bool from_store) {
     }
     slot.cached = std::move(state.tokens);
     slot.session = state.key;
+    slot.kv_tenant = state.kv_tenant;
     slot.kv_sink = std::move(state.sink);
     restored_++;
     if (from_store) restored_from_store_++;
@@ -111,17 +125,23 @@ void DecodeLoop::apply_saves() {
     }
     for (auto& job : jobs) {
         auto ours = [&](const std::string& key) { return key.compare(0, job.prefix.size(), job.prefix) == 0; };
-        for (auto& slot : slots_) {
-            if (slot.req || !slot.kv_sink || slot.cached.empty() || !ours(slot.session)) continue;
-            if (!cacheable(slot.cached.size())) continue;
-            CachedState state;
-            if (read_state(slot, &state) && slot.kv_sink->save(kv_identity_, state.tokens, state.data)) stored_++;
+        // A state there is no memory to copy is not written: that session
+        // prefills from its text after the restart.
+        try {
+            for (auto& slot : slots_) {
+                if (slot.req || !slot.kv_sink || slot.cached.empty() || !ours(slot.session)) continue;
+                if (!cacheable(slot.cached.size())) continue;
+                CachedState state;
+                if (read_state(slot, &state) && slot.kv_sink->save(kv_identity_, state.tokens, state.data)) stored_++;
+            }
+            cache_->for_each([&](CachedState& state) {
+                if (state.on_disk || !state.sink || !ours(state.key)) return;
+                state.on_disk = state.sink->save(kv_identity_, state.tokens, state.data);
+                if (state.on_disk) stored_++;
+            });
+        } catch (const std::bad_alloc&) {
+            log(LogLevel::warn, "store", "out of memory writing sessions' KV state at deinit; they will prefill");
         }
-        cache_->for_each([&](CachedState& state) {
-            if (state.on_disk || !state.sink || !ours(state.key)) return;
-            state.on_disk = state.sink->save(kv_identity_, state.tokens, state.data);
-            if (state.on_disk) stored_++;
-        });
         job.done->set_value();
     }
 }

@@ -88,12 +88,15 @@ struct Child {
     std::map<std::string, graph_execution_context> execs;
 
     wasi_nn_error open(const std::string& store, const std::string& model, const std::string& sync, int max_tokens) {
+        // The store's keys are the host's (init_backend_with_config); the
+        // load config is the guest's and may not name them.
         const std::string cfg = "{\"temp\":0,\"max_tokens\":" + std::to_string(max_tokens) +
                                 ",\"chat_template\":\"chatml\",\"ctx_size\":2048,\"max_concurrent\":4,\"flash_attn\":\"off\","
-                                "\"max_sessions\":256,\"threads\":1,\"session_store\":\"" +
-                                store + "\",\"session_namespace\":\"crash\",\"session_sync\":\"" + sync +
-                                "\",\"session_store_bytes\":0,\"logging\":{\"level\":\"warn\"}}";
-        wasi_nn_error rc = api.init_backend_with_config(&ctx, cfg.data(), static_cast<uint32_t>(cfg.size()));
+                                "\"max_sessions\":256,\"threads\":1,\"logging\":{\"level\":\"warn\"}}";
+        std::string host = cfg;
+        host.insert(host.size() - 1, ",\"session_store\":\"" + store + "\",\"session_namespace\":\"crash\",\"session_sync\":\"" +
+                                         sync + "\",\"session_store_bytes\":0");
+        wasi_nn_error rc = api.init_backend_with_config(&ctx, host.data(), static_cast<uint32_t>(host.size()));
         if (rc != success) return rc;
         return api.load_by_name_with_config(ctx, model.data(), static_cast<uint32_t>(model.size()), cfg.data(),
                                             static_cast<uint32_t>(cfg.size()), &g);

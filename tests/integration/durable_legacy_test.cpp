@@ -23,8 +23,12 @@ TEST(DurableLegacy, ANativeHostsSessionGoesOnAfterARestart) {
     const std::string model = model_path("stories260K.gguf");
     // Each legacy_run is a backend context from init to deinit: a restart.
     std::string a1, a2, b1, b2;
-    ASSERT_EQ(legacy_run(model, stored, "node-chat", "Once upon a time", &a1), success);
-    ASSERT_EQ(legacy_run(model, stored, "node-chat", "What did the dog do?", &a2), success);
+    // The store is the host's: in init_backend_with_config only (a guest's
+    // load config naming it is refused).
+    ASSERT_EQ(legacy_run(model, stored, plain, "node-chat", "Once upon a time", &a1), success);
+    ASSERT_EQ(legacy_run(model, stored, plain, "node-chat", "What did the dog do?", &a2), success);
+    std::string refused;
+    EXPECT_EQ(legacy_run(model, plain, stored, "node-chat", "Once upon a time", &refused), invalid_argument);
     // Without a store the second context starts the session afresh.
     ASSERT_EQ(legacy_run(model, plain, "node-chat", "Once upon a time", &b1), success);
     ASSERT_EQ(legacy_run(model, plain, "node-chat", "What did the dog do?", &b2), success);

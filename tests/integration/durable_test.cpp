@@ -50,6 +50,20 @@ std::string config(const std::string& store, const std::string& extra = "") {
     return c + "}";
 }
 
+// The same settings as a guest's load config: without the session store's
+// keys, which are the host's alone (a guest naming one is refused).
+std::string guest(const std::string& host_config) {
+    json j = json::parse(host_config);
+    for (const char* k : {"session_store", "session_namespace", "session_store_bytes", "session_sync"}) j.erase(k);
+    return j.dump();
+}
+
+// A backend context on a store, and a graph loaded with the same settings.
+struct Stored : WamrSession {
+    Stored(const std::string& model, const std::string& host_config)
+        : WamrSession(model, host_config, guest(host_config)) {}
+};
+
 json status(WamrSession& s, backend_status_type type) {
     static auto fn = reinterpret_cast<decltype(&::get_backend_status)>(dlsym(WamrApi::get().lib, "get_backend_status"));
     std::vector<char> buf(1 << 20);
@@ -85,7 +99,7 @@ std::vector<std::string> reference_replies(const std::string& model, size_t turn
 
 // `turns` turns of session "chat" in a store, then deinit_backend.
 std::vector<std::string> first_process(const std::string& model, const std::string& dir, size_t turns) {
-    WamrSession s(model, config(dir));
+    Stored s(model, config(dir));
     auto e = s.open("chat");
     std::vector<std::string> out;
     for (size_t i = 0; i < turns; ++i) {
@@ -132,7 +146,7 @@ TEST(Durable, ResumeAfterACleanRestartRestoresTheKvFromDisk) {
     EXPECT_EQ(before, std::vector<std::string>(never_restarted.begin(), never_restarted.begin() + 3));
     ASSERT_EQ(kv_files(dir).size(), 1u) << "deinit_backend wrote the session's KV";
 
-    WamrSession s(model, config(dir));
+    Stored s(model, config(dir));
     json sessions = status(s, BACKEND_STATUS_SESSIONS);
     ASSERT_EQ(sessions["named"], 1) << sessions.dump();
     EXPECT_EQ(sessions["sessions"][0]["turns"], 3);
@@ -177,7 +191,7 @@ TEST(Durable, ABadKvFileIsIgnoredAndTheReplyIsStillRight) {
             std::ofstream out(files[0], std::ios::binary | std::ios::trunc);
             out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
         }
-        WamrSession s(model, config(dir));
+        Stored s(model, config(dir));
         auto e = s.open("chat");
         Reply r = turn(s, e, kMessages[2]);
         ASSERT_EQ(r.rc, success);
@@ -200,7 +214,7 @@ TEST(Durable, ACorruptDatabaseIsAClearErrorNotACrash) {
     EXPECT_EQ(WamrApi::get().init_backend_with_config(&ctx, cfg.data(), static_cast<uint32_t>(cfg.size())),
               runtime_error);
     // The store is refused, the process goes on: a good store still opens.
-    WamrSession fine(model_path("stories260K.gguf"), config(temp_dir()));
+    Stored fine(model_path("stories260K.gguf"), config(temp_dir()));
     ASSERT_EQ(fine.load_status(), success);
     auto e = fine.open("chat");
     EXPECT_EQ(turn(fine, e, "Once upon a time").rc, success);
@@ -217,11 +231,25 @@ TEST(Durable, BadStoreSettingsAreRefused) {
     }
 }
 
+TEST(Durable, AGuestCannotNameTheStore) {
+    // Host-only keys (docs/security.md): a guest's load config naming one is
+    // refused, and nothing of it opens a directory.
+    const std::string dir = temp_dir();
+    for (const std::string key : {"\"session_store\":\"" + dir + "/guest\"", std::string("\"session_namespace\":\"a\""),
+                                  std::string("\"session_store_bytes\":0"), std::string("\"session_sync\":\"full\""),
+                                  std::string("\"backend\":{\"session-store\":\"/tmp\"}")}) {
+        WamrSession s(model_path("stories260K.gguf"), config(""), "{" + key + "}");
+        EXPECT_EQ(s.load_status(), invalid_argument) << key;
+    }
+    struct stat st {};
+    EXPECT_NE(::stat((dir + "/guest").c_str(), &st), 0) << "a guest's store was created";
+}
+
 TEST(Durable, DiskUseStaysUnderTheBoundWithTheOldestOut) {
     const std::string dir = temp_dir();
     const uint64_t bound = 1 << 20;
     // One slot: every turn parks the previous session's KV into the store.
-    WamrSession s(model_path("stories260K.gguf"),
+    Stored s(model_path("stories260K.gguf"),
                   config(dir, "\"max_concurrent\":1,\"max_tokens\":40,\"session_store_bytes\":" + std::to_string(bound)));
     std::vector<graph_execution_context> execs;
     for (int i = 0; i < 24; ++i) execs.push_back(s.open("s" + std::to_string(i)));
@@ -246,24 +274,24 @@ TEST(Durable, MaxSessionsAndIdleTimeoutRemoveSessionsFromTheStore) {
     const std::string model = model_path("stories260K.gguf");
     const std::string dir = temp_dir();
     {
-        WamrSession s(model, config(dir, "\"max_sessions\":2"));
+        Stored s(model, config(dir, "\"max_sessions\":2"));
         for (const char* id : {"a", "b", "c"}) {  // c's attach evicts a
             auto e = s.open(id);
             ASSERT_EQ(turn(s, e, std::string("Hello from ") + id).rc, success);
         }
     }
     {
-        WamrSession s(model, config(dir, "\"max_sessions\":2"));
+        Stored s(model, config(dir, "\"max_sessions\":2"));
         json sessions = status(s, BACKEND_STATUS_SESSIONS);
         EXPECT_EQ(sessions["named"], 2) << sessions.dump();
         for (const auto& it : sessions["sessions"]) EXPECT_NE(it["id"], "a");
     }
     {
-        WamrSession s(model, config(dir, "\"idle_timeout_ms\":1"));
+        Stored s(model, config(dir, "\"idle_timeout_ms\":1"));
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         EXPECT_EQ(status(s, BACKEND_STATUS_SESSIONS)["named"], 0);
     }
-    WamrSession s(model, config(dir));
+    Stored s(model, config(dir));
     EXPECT_EQ(status(s, BACKEND_STATUS_SESSIONS)["named"], 0) << "gone from disk too";
 }
 
@@ -272,7 +300,7 @@ TEST(Durable, AStreamedTurnIsStoredWhenFiniSingleReturns) {
     const std::vector<std::string> never_restarted = reference_replies(model, 2);
     const std::string dir = temp_dir();
     {
-        WamrSession s(model, config(dir));
+        Stored s(model, config(dir));
         auto e = s.open("chat");
         std::vector<std::string> pieces;
         ASSERT_EQ(s.stream(e, kMessages[0], &pieces), end_of_sequence);
@@ -281,7 +309,7 @@ TEST(Durable, AStreamedTurnIsStoredWhenFiniSingleReturns) {
         for (const auto& p : pieces) whole += p;
         EXPECT_EQ(whole, never_restarted[0]);
     }
-    WamrSession s(model, config(dir));
+    Stored s(model, config(dir));
     auto e = s.open("chat");
     Reply r = turn(s, e, kMessages[1]);
     ASSERT_EQ(r.rc, success);
@@ -292,9 +320,9 @@ TEST(Durable, ContextsOnOneNamespaceShareItsSessionsAndOthersDoNot) {
     const std::string model = model_path("stories260K.gguf");
     const std::vector<std::string> never_restarted = reference_replies(model, 2);
     const std::string dir = temp_dir();
-    WamrSession one(model, config(dir));
-    WamrSession two(model, config(dir));
-    WamrSession other(model, config(dir, "\"session_namespace\":\"someone-else\""));
+    Stored one(model, config(dir));
+    Stored two(model, config(dir));
+    Stored other(model, config(dir, "\"session_namespace\":\"someone-else\""));
     auto e1 = one.open("chat");
     ASSERT_EQ(turn(one, e1, kMessages[0]).text, never_restarted[0]);
     auto e2 = two.open("chat");
@@ -580,4 +608,53 @@ TEST(Durable, CrashSafetyEveryAcknowledgedTurnSurvivesKill9) {
             EXPECT_EQ(got[sid][t].assistant, reply) << sid << " turn " << t;
         }
     }
+}
+
+// WAMR's host calls plain init_backend: the policy file is where its store
+// comes from (docs/sessions.md §2).
+TEST(Durable, APolicyFileGivesAPlainInitBackendAStore) {
+    const std::string dir = temp_dir();
+    const std::string policy = dir + "/policy.json";
+    std::ofstream(policy) << "{\"session_store\":\"" << dir << "/store\",\"session_namespace\":\"wamr-host\"}";
+    ::setenv("WASI_NN_LLAMA_POLICY", policy.c_str(), 1);
+    struct Unset {
+        ~Unset() { ::unsetenv("WASI_NN_LLAMA_POLICY"); }  // on every way out: later tests have no policy
+    } unset;
+    const std::string model = model_path("stories260K.gguf");
+    const std::string cfg = config("");
+    std::string first;
+    for (int run = 0; run < 2; ++run) {
+        WamrApi& api = WamrApi::get();
+        void* ctx = nullptr;
+        ASSERT_EQ(api.init_backend(&ctx), success);
+        graph g = 0;
+        ASSERT_EQ(api.load_by_name_with_config(ctx, model.data(), static_cast<uint32_t>(model.size()), cfg.data(),
+                                               static_cast<uint32_t>(cfg.size()), &g),
+                  success);
+        graph_execution_context e = 0;
+        ASSERT_EQ(api.init_execution_context_with_session_id(ctx, "chat", &e), success);
+        uint32_t dim = static_cast<uint32_t>(kMessages[run].size());
+        tensor_dimensions dims{&dim, 1};
+        tensor t{};
+        t.dimensions = &dims;
+        t.type = u8;
+        t.data = {reinterpret_cast<uint8_t*>(const_cast<char*>(kMessages[run].data())), dim};
+        ASSERT_EQ(api.set_input(ctx, e, 0, &t), success);
+        ASSERT_EQ(api.compute(ctx, e), success);
+        std::vector<uint8_t> buf(1 << 16);
+        uint32_t n = 0;
+        tensor_data td{buf.data(), static_cast<uint32_t>(buf.size())};
+        ASSERT_EQ(api.get_output(ctx, e, 1, &td, &n), success);
+        const json meta = json::parse(std::string(reinterpret_cast<char*>(buf.data()), n));
+        if (run == 1) {
+            EXPECT_GT(meta["cached_tokens"].get<int>(), 0) << "the second process restored the first's KV";
+        }
+        api.close_execution_context(ctx, e);
+        api.deinit_backend(ctx);
+    }
+    std::string problem;
+    const auto stored = read_store(dir + "/store", &problem);
+    EXPECT_EQ(problem, "");
+    ASSERT_EQ(stored.count("chat"), 1u);
+    EXPECT_EQ(stored.at("chat").size(), 2u);
 }
