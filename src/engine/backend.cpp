@@ -155,6 +155,16 @@ Status Backend::register_graph(const std::string& path, const std::string& share
         std::lock_guard<std::mutex> lock(mu_);
         if (shut_down_) return Status::runtime_error;
     }
+    const EmbeddingConfig& emb = cfg.embedding;
+    if (emb.reranking && !emb.pooling.empty() && emb.pooling != "rank") {
+        log(LogLevel::error, "config", "reranking needs rank pooling; pooling_type says otherwise",
+            {{"pooling_type", emb.pooling}});
+        return Status::invalid_argument;
+    }
+    if (!emb.enabled && !emb.reranking && !emb.pooling.empty()) {
+        log(LogLevel::warn, "config", "pooling_type ignored: the graph is not an embedding graph (set embedding)",
+            {{"pooling_type", emb.pooling}});
+    }
     auto g = std::make_shared<Graph>();
     g->config = cfg;
     std::string err;
@@ -310,6 +320,8 @@ Status Backend::set_input(uint32_t exec, uint32_t index, std::string_view data) 
             log(LogLevel::error, "config", "request options rejected", {{"error", err}});
             return st;
         }
+        st = check_graph_kind(*e->graph, probe);
+        if (st != Status::ok) return st;
         e->options.assign(data);
         return Status::ok;
     }
@@ -353,6 +365,8 @@ Status Backend::run_inference(uint32_t exec, uint32_t index, std::string_view in
         log(LogLevel::error, "config", "runtime config rejected", {{"error", err}});
         return st;
     }
+    st = check_graph_kind(*e->graph, probe);
+    if (st != Status::ok) return st;
     e->input.assign(input);
     e->has_input = true;
     std::string saved = std::move(e->options);

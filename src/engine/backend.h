@@ -20,6 +20,10 @@ namespace wnl {
 
 enum class StatusKind { queue = 0, memory, sessions, performance, model };
 
+// A request's options may not turn a generation graph into an embedding one
+// or back, nor change its pooling (backend_embed.cpp): invalid_argument.
+Status check_graph_kind(const Graph& g, const Config& request);
+
 class Backend {
 public:
     static Status create(std::string_view config_json, std::shared_ptr<Backend>* out);
@@ -65,6 +69,8 @@ private:
     Status register_graph(const std::string& path, const std::string& share_as, const Config& cfg, uint32_t* graph);
     Status new_exec(std::shared_ptr<Graph> g, std::shared_ptr<Session> s, uint32_t* exec);
     Status compute_locked(ExecContext& e);
+    // backend_embed.cpp: compute on an embedding or reranking graph.
+    Status embed_locked(ExecContext& e);
     // backend_turn.cpp: a turn's start (prompt, hand-off to the loop) and end
     // (its record in the session). keep_partial: a stream ended early keeps
     // the text generated so far.

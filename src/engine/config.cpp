@@ -374,9 +374,15 @@ void set_model_dirs(Config& c, const Value& v) {
 
 // Who may change a key. Only sampling, stopping and request keys may change
 // per request: the rest shape a loaded model or the whole backend.
-enum class Group { model, sampling, stopping, memory, backend, logging, request };
+// embedding_mode keys are read per request too, so that a request asking for
+// another kind of graph than the one it runs on is refused by the backend
+// (check_graph_kind) rather than ignored.
+enum class Group { model, sampling, stopping, memory, backend, logging, request, embedding, embedding_mode };
 
-bool per_request(Group g) { return g == Group::sampling || g == Group::stopping || g == Group::request; }
+bool per_request(Group g) {
+    return g == Group::sampling || g == Group::stopping || g == Group::request || g == Group::embedding ||
+           g == Group::embedding_mode;
+}
 
 using Setter = void (*)(Config&, const Value&);
 
@@ -512,6 +518,17 @@ const std::unordered_map<std::string, Setting>& settings() {
              c.request.priority = p == "high" ? Priority::high : p == "low" ? Priority::low : Priority::normal;
          }}},
         {"timeout_ms", {Group::request, [](C& c, V v) { c.request.timeout_ms = v.integer(0, kI64Max); }}},
+
+        // embeddings
+        {"embedding", {Group::embedding_mode, [](C& c, V v) { c.embedding.enabled = v.boolean(); }}},
+        {"reranking", {Group::embedding_mode, [](C& c, V v) { c.embedding.reranking = v.boolean(); }}},
+        {"pooling_type", {Group::embedding_mode, [](C& c, V v) {
+             c.embedding.pooling = v.choice({"none", "mean", "cls", "last", "rank"});
+         }}},
+        // llama.cpp's and WasmEdge's meaning; > 2 is a p-norm.
+        {"embd_normalize", {Group::embedding, [](C& c, V v) { c.embedding.normalize = v.int32(-1, 1000); }}},
+        {"truncate", {Group::embedding, [](C& c, V v) { c.embedding.truncate = v.boolean(); }}},
+        {"max_embedding_inputs", {Group::backend, [](C& c, V v) { c.embedding.max_inputs = v.int32(1, 4096); }}},
     };
     return table;
 }
@@ -542,6 +559,9 @@ const std::unordered_map<std::string, std::string>& aliases() {
         {"log_format", "format"},
         {"enable_log", "llama_log"},
         {"enable_debug_log", "llama_debug_log"},
+        {"embeddings", "embedding"},
+        {"rerank", "reranking"},
+        {"pooling", "pooling_type"},
     };
     return table;
 }

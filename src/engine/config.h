@@ -115,6 +115,18 @@ struct LoggingConfig {
     bool stream_stdout = false;  // stream-stdout: print tokens as generated
 };
 
+// Embedding and reranking graphs (docs/embeddings.md). `enabled`,
+// `reranking` and `pooling` are fixed when the graph is loaded (they shape its
+// llama_context); `normalize` and `truncate` may change per request.
+struct EmbeddingConfig {
+    bool enabled = false;  // embedding (WasmEdge's key)
+    bool reranking = false;  // rank pooling; input {"query":...,"documents":[...]}
+    std::string pooling;  // "" = the model's (mean when it names none) | none | mean | cls | last | rank
+    int32_t normalize = 2;  // embd_normalize: -1 none, 0 max-abs, 1 taxicab, 2 euclidean, >2 p-norm
+    bool truncate = false;  // an input past the context is cut instead of refused
+    int32_t max_inputs = 256;  // inputs (or documents) in one call
+};
+
 // Per-request settings that are not sampling or stopping.
 struct RequestConfig {
     Priority priority = Priority::normal;
@@ -129,6 +141,7 @@ struct Config {
     BackendConfig backend;
     LoggingConfig logging;
     RequestConfig request;
+    EmbeddingConfig embedding;
 };
 
 bool same_logging(const LoggingConfig& a, const LoggingConfig& b);

@@ -35,7 +35,8 @@ std::string LoopSettings::share_key() const {
     k << n_slots << '|' << ctx_per_seq << '|' << n_batch << '|' << n_ubatch << '|' << threads << '|'
       << threads_batch << '|' << flash_attn << '|' << cache_type_k << '|' << cache_type_v << '|'
       << queue.capacity << '|' << queue.priority_enabled << queue.fair << '|' << queue.aging_ms << '|'
-      << queue_warning_threshold << '|' << host_cache_bytes << '|' << max_cache_tokens << '|' << max_rss_bytes;
+      << queue_warning_threshold << '|' << host_cache_bytes << '|' << max_cache_tokens << '|' << max_rss_bytes << '|'
+      << embedding << '|' << pooling;
     return k.str();
 }
 
@@ -68,6 +69,11 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
     cp.no_perf = true;
     cp.abort_callback = [](void* data) { return static_cast<DecodeLoop*>(data)->abort_.load(); };
     cp.abort_callback_data = loop.get();
+    uint32_t input_limit = 0;
+    if (s.embedding) {
+        Status st = embed_context_params(*model, s, &cp, &input_limit, error);
+        if (st != Status::ok) return st;
+    }
 
     loop->ctx_ = llama_init_from_model(model->get(), cp);
     if (!loop->ctx_) {
@@ -86,8 +92,9 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
     loop->cache_ = std::make_unique<StateCache>(s.host_cache_bytes);
     loop->max_cache_tokens_ = s.max_cache_tokens;
     loop->max_rss_bytes_ = s.max_rss_bytes;
-    loop->slots_.resize(cp.n_seq_max);
-    loop->resident_.resize(cp.n_seq_max);
+    // An embedding loop has no generation slots (loop_embed.cpp).
+    loop->slots_.resize(s.embedding ? 0 : cp.n_seq_max);
+    loop->resident_.resize(loop->slots_.size());
     {
         // K and V rows of every layer, for each cell.
         const llama_model* m = loop->model_->get();
@@ -97,6 +104,7 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
                                    (ggml_row_size(cp.type_k, kv_width) + ggml_row_size(cp.type_v, kv_width));
     }
     for (size_t i = 0; i < loop->slots_.size(); ++i) loop->slots_[i].seq = static_cast<llama_seq_id>(i);
+    if (s.embedding) loop->embed_init(s, input_limit);
     log(LogLevel::info, "scheduler", "decode loop started",
         {{"model", loop->model_->info().name}, {"slots", cp.n_seq_max}, {"ctx_per_seq", loop->ctx_per_seq_},
          {"n_batch", loop->n_batch_}, {"threads", cp.n_threads}});
@@ -117,6 +125,7 @@ DecodeLoop::~DecodeLoop() {
     for (auto& slot : slots_) {
         if (slot.req) finish(slot, Status::runtime_error, "cancelled", "the model was unloaded");
     }
+    embed_fail_all("the model was unloaded");
     if (queue_) {
         for (auto& r : queue_->take_all()) {
             RequestResult res;
@@ -142,7 +151,7 @@ Status DecodeLoop::submit(const std::shared_ptr<Request>& req, std::string* erro
         }
         // queue_size counts requests that wait; one a free slot takes at
         // once never waits.
-        const size_t free_slots = slots_.size() - busy_slots_;
+        const size_t free_slots = embedding_ ? embed_room() : slots_.size() - busy_slots_;
         if (!queue_->push(req, Clock::now(), free_slots)) {
             stats_.counters.rejected++;
             *error = "queue full (" + std::to_string(queue_->settings().capacity) + " waiting)";
@@ -175,7 +184,7 @@ LoopSnapshot DecodeLoop::snapshot() const {
     s.queue_depth = queue_->depth_by_priority();
     s.queue_capacity = queue_->settings().capacity;
     s.queue_warning_threshold = warn_threshold_;
-    s.n_slots = static_cast<uint32_t>(slots_.size());
+    s.n_slots = static_cast<uint32_t>(embedding_ ? embed_room() + busy_slots_ : slots_.size());
     s.threads = threads_->threads();
     s.threads_batch = threads_->threads_batch();
     s.shares_cpus = cpus_ != nullptr;
@@ -208,7 +217,8 @@ void DecodeLoop::run() {
         {
             std::unique_lock<std::mutex> lock(mu_);
             auto idle = [&] {
-                return std::none_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.req != nullptr; });
+                return std::none_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.req != nullptr; }) &&
+                       embed_running_.empty();
             };
             if (marked_busy_ && idle() && queue_->size() == 0 && forget_.empty()) {
                 cpus_->set_busy(false);  // other models' loops may widen again
@@ -218,6 +228,10 @@ void DecodeLoop::run() {
             if (stopping_) return;
         }
         apply_forgets();
+        if (embedding_) {
+            if (!embed_step()) return;  // unloading: the destructor ends the requests
+            continue;
+        }
         admit_waiting(Clock::now());
         end_idle_requests();
         build_batch();

@@ -20,6 +20,11 @@ struct Graph {
     Config config;  // backend config with the graph's own applied on top
     std::unique_ptr<ChatFormat> chat;
     bool has_template = false;  // from the GGUF or chat_template
+
+    // Loaded with embedding (or reranking): compute embeds (backend_embed.cpp).
+    bool embeds() const { return served->loop->embedding(); }
+    // An embedding graph whose pooling is rank: compute scores documents.
+    bool reranks() const { return embeds() && served->loop->pooling() == LLAMA_POOLING_TYPE_RANK; }
 };
 
 }  // namespace wnl

@@ -8,12 +8,14 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "engine/config.h"
+#include "engine/embed_job.h"
 #include "engine/status.h"
 #include "llama.h"
 
@@ -47,6 +49,8 @@ struct Request {
     // Called on the decode thread with text that is safe to show (no partial
     // stop string, whole UTF-8 characters). Optional.
     std::function<void(std::string_view)> on_text;
+    // Set on an embedding graph's requests instead of a prompt (loop_embed.cpp).
+    std::shared_ptr<EmbedJob> embed;
 
     // Set by anyone; the loop stops the request within one decode step.
     std::atomic<bool> cancelled{false};
