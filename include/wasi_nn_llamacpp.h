@@ -111,9 +111,10 @@ typedef enum {
  * index 0 gives {"n_embedding":N,"embedding":[...]} (an array of those for a
  * batch) and index 1 the metadata. {"reranking":true} takes
  * {"query":"...","documents":[...]} and gives {"scores":[...]} in document
- * order. run_inference works the same way. Bad input is invalid_argument,
- * more than max_embedding_inputs inputs too_large, an input past the
- * context prompt_tool_long (unless {"truncate":true}); the streaming calls on
+ * order. run_inference works the same way. Bad input, and a call over
+ * the host's caps (max_embedding_inputs, max_embedding_tokens,
+ * max_embedding_values), is invalid_argument, an input past the context
+ * prompt_tool_long (unless {"truncate":true}); the streaming calls on
  * such a graph, and embedding options on a generation graph, are
  * invalid_argument. */
 /* ---- core: WAMR refuses a backend missing any of these ---- */

@@ -2,9 +2,10 @@
 # Runs every test: unit, integration on ../shared/models, the C programs that
 # dlopen each library, the symbol tables, the tools; then the same suite
 # under ASan+UBSan, and under TSan (with llama.cpp itself instrumented, so
-# that its own synchronisation is seen); then builds the wasm guest and
-# checks its imports; then builds WAMR 2.4.5's iwasm (scripts/wamr.sh,
-# cached) and runs the guest on it and the multi-instance host (label wamr).
+# that its own synchronisation is seen); then runs the fuzz harnesses for a
+# minute each; then builds the wasm guest and checks its imports; then builds
+# WAMR 2.4.5's iwasm (scripts/wamr.sh, cached) and runs the guest on it and
+# the multi-instance host (label wamr).
 #   SKIP_SANITIZERS=1 scripts/test.sh   # the plain build only
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -66,6 +67,12 @@ if [ "${SKIP_SANITIZERS:-0}" != 1 ]; then
   CTEST_EXCLUDE="tools.install|tools.mkmodel|Greedy|Memory.Twenty|Memory.TwoHundred|Memory.TenThousand" LLAMA_VARIANT=tsan \
     tally "TSan build + tests" run_suite build-tsan -DWASI_NN_LLAMA_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo
   unset TSAN_OPTIONS
+  # libFuzzer harnesses (tests/fuzz, docs/security.md "Fuzzing"), clang with
+  # ASan+UBSan, FUZZ_TIME seconds each from the committed seeds. A finding
+  # fails the stage and its reproducer is printed. LeakSanitizer checks once
+  # per harness, at exit: one stop-the-world each, which has not failed here
+  # the way hundreds per suite did above (scripts/fuzz.sh).
+  tally "fuzz (libFuzzer, ASan+UBSan)" env FUZZ_TIME="${FUZZ_TIME:-60}" scripts/fuzz.sh
 fi
 tally "wasm guest" scripts/build-guest.sh
 tally "WAMR iwasm + many instances" wamr_suite

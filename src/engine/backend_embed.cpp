@@ -6,17 +6,13 @@
 
 #include "engine/backend.h"
 #include "engine/embed_io.h"
+#include "engine/limits.h"
 #include "engine/log.h"
 #include "engine/output_metadata.h"
 
 namespace wnl {
 
 namespace {
-
-// Output values one call may produce (64 MiB of floats, a few hundred MB of
-// JSON): pooling none returns every token's vector, which long inputs
-// would otherwise turn into gigabytes.
-constexpr uint64_t kMaxOutputValues = uint64_t(16) << 20;
 
 // llama.cpp's server's rerank prompt: the model's "rerank" template with the
 // query and the document put in, or [BOS] query [EOS] [SEP] document [EOS],
@@ -91,13 +87,17 @@ Status Backend::embed_locked(ExecContext& e) {
     const Graph& g = *e.graph;
     Config cfg = g.config;
     std::string err;
-    Status st = apply_config_json(e.options, ConfigScope::request, cfg, &err);
+    Status st = apply_config_json(e.options, ConfigScope::request, cfg, &err, &limits_);
     if (st != Status::ok) {
         log(LogLevel::error, "config", "request options rejected", {{"error", err}});
         return st;
     }
+    st = check_request(cfg, "request options");
+    if (st != Status::ok) return st;
+    // The caps come from the backend context's own config (limits.h).
+    const Limits& caps = config_.limits;
     const bool rerank = g.reranks();
-    const size_t max_inputs = static_cast<size_t>(cfg.embedding.max_inputs);
+    const size_t max_inputs = static_cast<size_t>(caps.max_embedding_inputs);
     EmbedInput in;
     st = rerank ? parse_rerank_input(e.input, max_inputs, &in, &err) : parse_embed_input(e.input, max_inputs, &in, &err);
     if (st != Status::ok) {
@@ -113,6 +113,7 @@ Status Backend::embed_locked(ExecContext& e) {
     job->normalize = cfg.embedding.normalize;
     job->inputs.reserve(in.texts.size());
     size_t truncated = 0;
+    uint64_t total_tokens = 0;
     for (size_t i = 0; i < in.texts.size(); ++i) {
         std::vector<llama_token> tokens =
             rerank ? rerank_tokens(model, in.query, in.texts[i]) : model.tokenize(in.texts[i], true, true);
@@ -129,6 +130,13 @@ Status Backend::embed_locked(ExecContext& e) {
             truncate_tokens(model, &tokens, limit);
             truncated++;
         }
+        total_tokens += tokens.size();
+        if (total_tokens > static_cast<uint64_t>(caps.max_embedding_tokens)) {
+            log(LogLevel::error, "limits", "embedding call refused: its inputs pass the cap max_embedding_tokens",
+                {{"exec", e.id}, {"input", i}, {"tokens_so_far", total_tokens},
+                 {"max_embedding_tokens", caps.max_embedding_tokens}});
+            return Status::invalid_argument;
+        }
         job->inputs.push_back(std::move(tokens));
     }
     job->outputs.resize(job->inputs.size());
@@ -137,16 +145,22 @@ Status Backend::embed_locked(ExecContext& e) {
         values += loop.pooling() == LLAMA_POOLING_TYPE_NONE ? t.size() * static_cast<uint64_t>(loop.n_embd_out())
                                                             : static_cast<uint64_t>(loop.n_embd_out());
     }
-    if (values > kMaxOutputValues) {
-        log(LogLevel::error, "request", "embedding output would be too large",
-            {{"exec", e.id}, {"values", values}, {"limit", kMaxOutputValues}});
-        return Status::too_large;
+    // Pooling none returns every token's vector, which long inputs would
+    // otherwise turn into gigabytes of JSON.
+    if (values > static_cast<uint64_t>(caps.max_embedding_values)) {
+        log(LogLevel::error, "limits", "embedding call refused: its output would pass the cap max_embedding_values",
+            {{"exec", e.id}, {"values", values}, {"max_embedding_values", caps.max_embedding_values}});
+        return Status::invalid_argument;
     }
 
     auto req = std::make_shared<Request>();
     req->embed = job;
     req->priority = cfg.request.priority;
     req->session_key = session_key(e.session->id);
+    req->tenant = tag_;
+    req->kv_tenant = tag_;  // nothing is kept in KV between decodes; no prefix is shared
+    req->queue_share = limits_.queue_share;
+    job->max_time_ms = effective_max_time_ms(cfg.stopping.max_time_ms, caps);
     const int64_t timeout = cfg.request.timeout_ms > 0 ? cfg.request.timeout_ms : cfg.backend.default_task_timeout_ms;
     if (timeout > 0) req->deadline = Clock::now() + std::chrono::milliseconds(timeout);
     {

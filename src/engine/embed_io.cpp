@@ -53,7 +53,7 @@ Status take_strings(const json& v, const char* what, size_t max_inputs, std::vec
         if (v.size() > max_inputs) {
             *error = std::string(what) + " has " + std::to_string(v.size()) + " items; at most " +
                      std::to_string(max_inputs) + " are taken in one call (max_embedding_inputs)";
-            return Status::too_large;
+            return Status::invalid_argument;
         }
         for (size_t i = 0; i < v.size(); ++i) {
             if (!v[i].is_string()) {

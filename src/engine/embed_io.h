@@ -24,7 +24,8 @@ struct EmbedInput {
 // strings (a batch); or a JSON object whose "input" is either (LlamaEdge's
 // and OpenAI's request shape). Text that starts with '[' or '{' but is not
 // valid JSON is plain text. Empty inputs, non-string items and an empty
-// array are invalid_argument; more than max_inputs items is too_large.
+// array are invalid_argument, and so is more than max_inputs items (the
+// cap max_embedding_inputs).
 Status parse_embed_input(std::string_view text, size_t max_inputs, EmbedInput* out, std::string* error);
 
 // A reranking graph's input: {"query": "...", "documents": ["...", ...]}

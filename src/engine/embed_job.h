@@ -16,6 +16,7 @@ namespace wnl {
 struct EmbedJob {
     std::vector<std::vector<llama_token>> inputs;
     int32_t normalize = 2;  // common_embd_normalize's embd_norm; not applied to rank scores
+    int64_t max_time_ms = 0;  // running time past which the call ends with timeout; 0 = none
 
     // One per input, in input order: the pooled vector (n_embd_out floats),
     // the rank pooling's n_cls_out scores, or with pooling none every

@@ -12,6 +12,7 @@
 // llama.cpp's non-causal asserts (n_ubatch >= n_tokens in encode and decode)
 // out of reach: no batch is ever larger than n_ubatch.
 #include <algorithm>
+#include <cstdlib>
 #include <numeric>
 
 #include "common.h"
@@ -36,7 +37,10 @@ Status DecodeLoop::embed_context_params(const Model& model, const LoopSettings& 
     }
     const int32_t n_ctx_train = model.info().n_ctx_train;
     uint32_t limit = s.ctx_per_seq;
-    if (limit == 0) limit = static_cast<uint32_t>(std::min<int32_t>(n_ctx_train > 0 ? n_ctx_train : 4096, 4096));
+    if (limit == 0) {
+        limit = static_cast<uint32_t>(std::min<int32_t>(n_ctx_train > 0 ? n_ctx_train : 4096, 4096));
+        if (s.ctx_limit > 0) limit = std::min(limit, s.ctx_limit);
+    }
     // A position past the trained context would index past a learned
     // position table (BERT's), which ggml asserts on.
     if (n_ctx_train > 0 && limit > static_cast<uint32_t>(n_ctx_train)) {
@@ -56,10 +60,36 @@ Status DecodeLoop::embed_context_params(const Model& model, const LoopSettings& 
     enum llama_pooling_type pooling = static_cast<enum llama_pooling_type>(s.pooling);
     if (pooling == LLAMA_POOLING_TYPE_UNSPECIFIED) {
         // llama.cpp turns "unspecified" into none for a model that names no
-        // pooling (decoder models): those are mean-pooled here.
+        // pooling (decoder models): those are mean-pooled here. A file's
+        // value outside llama.cpp's enum would reach GGML_ABORT("unknown
+        // pooling type") in the first decode.
         char buf[32];
         const std::string key = model.info().architecture + ".pooling_type";
-        if (llama_model_meta_val_str(model.get(), key.c_str(), buf, sizeof buf) < 0) pooling = LLAMA_POOLING_TYPE_MEAN;
+        if (llama_model_meta_val_str(model.get(), key.c_str(), buf, sizeof buf) < 0) {
+            pooling = LLAMA_POOLING_TYPE_MEAN;
+        } else {
+            char* end = nullptr;
+            const long v = std::strtol(buf, &end, 10);
+            if (end == buf || *end != '\0' || v < LLAMA_POOLING_TYPE_UNSPECIFIED || v > LLAMA_POOLING_TYPE_RANK) {
+                *error = "the model's " + key + " (" + buf + ") is not a pooling llama.cpp knows";
+                return Status::invalid_encoding;
+            }
+            pooling = v == LLAMA_POOLING_TYPE_UNSPECIFIED ? LLAMA_POOLING_TYPE_NONE : static_cast<enum llama_pooling_type>(v);
+        }
+    }
+    // Output widths llama.cpp reads back per sequence: wider than the
+    // hidden state (a file's embedding_length_out, classifier labels) they
+    // would read past the result tensor, which ggml asserts on.
+    const int32_t n_embd = llama_model_n_embd(model.get());
+    if (llama_model_n_embd_out(model.get()) > n_embd) {
+        *error = "the model's output embedding length (" + std::to_string(llama_model_n_embd_out(model.get())) +
+                 ") is larger than its hidden size (" + std::to_string(n_embd) + "): not an embedding model";
+        return Status::invalid_encoding;
+    }
+    if (pooling == LLAMA_POOLING_TYPE_RANK && llama_model_n_cls_out(model.get()) > static_cast<uint32_t>(n_embd)) {
+        *error = "the model has " + std::to_string(llama_model_n_cls_out(model.get())) +
+                 " classifier labels, more than its hidden size: rank pooling cannot read them";
+        return Status::invalid_encoding;
     }
     cp->pooling_type = pooling;
     *input_limit = limit;
@@ -92,7 +122,14 @@ size_t DecodeLoop::embed_room() const { return busy_slots_ < kMaxRunning ? kMaxR
 bool DecodeLoop::embed_step() {
     embed_admit(Clock::now());
     for (auto& run : embed_running_) {
-        if (run.req && run.req->cancelled) embed_finish(run, Status::runtime_error, "cancelled", "request cancelled");
+        if (!run.req) continue;
+        if (run.req->cancelled) {
+            embed_finish(run, Status::runtime_error, "cancelled", "request cancelled");
+        } else if (run.req->embed && run.req->embed->max_time_ms > 0 &&
+                   ms_between(run.t_admit, Clock::now()) > static_cast<double>(run.req->embed->max_time_ms)) {
+            // max_request_time_ms: no partial result, an embedding is whole or not at all.
+            embed_finish(run, Status::timeout, "time_limit", "the call ran past max_request_time_ms");
+        }
     }
     embed_build();
     bool alive = true;
@@ -228,40 +265,52 @@ void DecodeLoop::embed_collect() {
     }
 }
 
-void DecodeLoop::embed_finish(EmbedRun& run, Status status, const std::string& stop_reason, const std::string& error) {
+void DecodeLoop::embed_finish(EmbedRun& run, Status status, const std::string& stop_reason,
+                              const std::string& error) noexcept {
     const auto now = Clock::now();
-    Request& r = *run.req;
-    RequestResult res;
-    res.status = status;
-    res.error = error;
-    res.stop_reason = stop_reason;
+    std::shared_ptr<Request> req = std::move(run.req);
+    run.req.reset();
+    if (!req) return;
     size_t tokens = 0;
-    if (r.embed) {
-        for (const auto& in : r.embed->inputs) tokens += in.size();
+    size_t inputs = 0;
+    if (req->embed) {
+        inputs = req->embed->inputs.size();
+        for (const auto& in : req->embed->inputs) tokens += in.size();
+    }
+    RequestResult res;
+    try {
+        res.status = status;
+        res.error = error;
+        res.stop_reason = stop_reason;
+    } catch (...) {  // out of memory for the strings: the caller still gets its code
+        res.status = status == Status::ok ? Status::missing_memory : status;
     }
     res.input_tokens = static_cast<int32_t>(tokens);
-    res.queue_ms = ms_between(r.enqueued_at, run.t_admit);
+    res.queue_ms = ms_between(req->enqueued_at, run.t_admit);
     res.prefill_ms = ms_between(run.t_admit, now);
     {
         std::lock_guard<std::mutex> lock(mu_);
         busy_slots_--;
-        stats_.request_finished(res, ms_between(r.enqueued_at, now), 0.0);
-        if (status == Status::ok) {
-            stats_.counters.embedded_inputs += r.embed->inputs.size();
-            stats_.counters.embedded_tokens += tokens;
-            stats_.latency_ms.add(ms_between(r.enqueued_at, now));
+        try {
+            stats_.request_finished(res, ms_between(req->enqueued_at, now), 0.0);
+            if (res.status == Status::ok) {
+                stats_.counters.embedded_inputs += inputs;
+                stats_.counters.embedded_tokens += tokens;
+                stats_.latency_ms.add(ms_between(req->enqueued_at, now));
+            }
+        } catch (...) {
         }
     }
-    auto req = std::move(run.req);
-    run.req.reset();
     req->finish(std::move(res));
 }
 
-void DecodeLoop::embed_fail_all(const std::string& why) {
+void DecodeLoop::embed_fail_all(Status status, const std::string& stop_reason, const std::string& why) noexcept {
     for (auto& run : embed_running_) {
-        if (run.req) embed_finish(run, Status::runtime_error, "cancelled", why);
+        if (run.req) embed_finish(run, status, stop_reason, why);
     }
     embed_running_.clear();
+    embed_batch_.clear();
+    embed_batch_requests_ = 0;
 }
 
 }  // namespace wnl

@@ -32,7 +32,7 @@ inline std::string made_model(const std::string& name, const std::string& args) 
     if (file_exists(path)) return path;
     ::mkdir(dir.c_str(), 0755);
     int rc = 0;
-    std::string log = run_command(std::string(WNL_BUILD_DIR) + "/tools/mkmodel/wasi-nn-llama-mkmodel -q " + args +
+    std::string log = run_command(std::string(WNL_MKMODEL) + " -q " + args +
                                       " -o " + shell_quote(path) + " 2>&1",
                                   &rc);
     if (rc != 0) ADD_FAILURE() << "mkmodel " << args << " failed: " << log;

@@ -63,7 +63,7 @@ TEST(EmbedInput, BadShapesHaveTheirCodes) {
     EXPECT_EQ(parse("{\"text\":\"a\"}", &in), Status::invalid_argument);
     EXPECT_EQ(parse("{\"input\":{}}", &in), Status::invalid_argument);
     EXPECT_EQ(parse(std::string(65, '[') + std::string(65, ']'), &in), Status::invalid_argument);
-    EXPECT_EQ(parse(json(std::vector<std::string>(9, "a")).dump(), &in), Status::too_large);
+    EXPECT_EQ(parse(json(std::vector<std::string>(9, "a")).dump(), &in), Status::invalid_argument) << "max_inputs";
     EXPECT_EQ(parse(json(std::vector<std::string>(8, "a")).dump(), &in), Status::ok);
 }
 
@@ -81,7 +81,8 @@ TEST(EmbedInput, Rerank) {
         EXPECT_EQ(parse_rerank_input(bad, 4, &in, &err), Status::invalid_argument) << bad;
     }
     EXPECT_EQ(parse_rerank_input("{\"query\":\"q\",\"documents\":[\"a\",\"b\",\"c\"]}", 2, &in, &err),
-              Status::too_large);
+              Status::invalid_argument);
+    EXPECT_NE(err.find("max_embedding_inputs"), std::string::npos) << err;
 }
 
 TEST(EmbedOutput, WasmEdgeShapes) {
@@ -109,14 +110,22 @@ TEST(EmbedConfig, KeysAndScopes) {
                                 "\"max_embedding_inputs\":16}",
                                 ConfigScope::model, c, &err),
               Status::ok);
+    // The caps are the backend context's own: a graph config's is ignored.
+    EXPECT_EQ(c.limits.max_embedding_inputs, 256);
+    ASSERT_EQ(apply_config_json("{\"max_embedding_inputs\":16,\"max_embedding_tokens\":1000,"
+                                "\"max_embedding_values\":5000}",
+                                ConfigScope::backend, c, &err),
+              Status::ok);
+    EXPECT_EQ(c.limits.max_embedding_tokens, 1000);
+    EXPECT_EQ(c.limits.max_embedding_values, 5000);
     EXPECT_TRUE(c.embedding.enabled);
     EXPECT_EQ(c.embedding.pooling, "cls");
     EXPECT_EQ(c.embedding.normalize, -1);
     EXPECT_TRUE(c.embedding.truncate);
-    EXPECT_EQ(c.embedding.max_inputs, 16);
+    EXPECT_EQ(c.limits.max_embedding_inputs, 16);
     EXPECT_EQ(apply_config_json("{\"pooling_type\":\"max\"}", ConfigScope::model, c, &err), Status::invalid_argument);
     EXPECT_EQ(apply_config_json("{\"embd_normalize\":-2}", ConfigScope::model, c, &err), Status::invalid_argument);
-    EXPECT_EQ(apply_config_json("{\"max_embedding_inputs\":0}", ConfigScope::model, c, &err), Status::invalid_argument);
+    EXPECT_EQ(apply_config_json("{\"max_embedding_inputs\":0}", ConfigScope::backend, c, &err), Status::invalid_argument);
     // Per request: normalisation and truncation change; the graph kind keys
     // are read (so the backend can refuse a change), the cap is not.
     Config r = c;
@@ -125,7 +134,7 @@ TEST(EmbedConfig, KeysAndScopes) {
               Status::ok);
     EXPECT_EQ(r.embedding.normalize, 3);
     EXPECT_TRUE(r.embedding.reranking);
-    EXPECT_EQ(r.embedding.max_inputs, 16);
+    EXPECT_EQ(r.limits.max_embedding_inputs, 16);
 }
 
 }  // namespace

@@ -213,14 +213,17 @@ TEST(WamrGuest, TooSmallOutputCapacityGetsTooLargeAndTheSizeNeeded) {
 TEST(WamrGuest, MissingModel) {
     IwasmRun r = iwasm(args("/nonexistent/wasi-nn-llama/missing.gguf", kConfig, {"hello"}));
     EXPECT_EQ(r.rc, 1) << r.out << r.err;
-    // 103 today. Issue #10 (host policy) may give every refused or missing
-    // guest path WAMR's not_found (8) instead, so that a guest cannot tell
-    // which files exist: both mean "no such model" to the guest.
-    const bool model_not_found =
-        r.err.find("chat: load_by_name_with_config failed: error 103 (model_not_found)") != std::string::npos;
-    const bool not_found =
-        r.err.find("chat: load_by_name_with_config failed: error 8 (not_found)") != std::string::npos;
-    EXPECT_TRUE(model_not_found || not_found) << r.err;
+    // With no policy a guest may name *.gguf files (docs/security.md §5): a
+    // missing one is model_not_found; any other file, there or not, is
+    // not_found, so that a guest cannot probe the host's files.
+    EXPECT_NE(r.err.find("chat: load_by_name_with_config failed: error 103 (model_not_found)"), std::string::npos)
+        << r.err;
+    for (const char* other : {"/etc/passwd", "/etc/wasi-nn-llama-missing"}) {
+        IwasmRun o = iwasm(args(other, kConfig, {"hello"}));
+        EXPECT_EQ(o.rc, 1) << other;
+        EXPECT_NE(o.err.find("chat: load_by_name_with_config failed: error 8 (not_found)"), std::string::npos)
+            << other << ": " << o.err;
+    }
     EXPECT_EQ(r.out.find("assistant:"), std::string::npos) << r.out;
 }
 
@@ -237,12 +240,9 @@ TEST(WamrGuest, InvalidConfig) {
 }
 
 // Policy aliases (issue #10): the host names a policy file in
-// WASI_NN_LLAMA_POLICY; a guest loads a model by its alias. A library that
-// reads the variable refuses a policy file that does not parse (init_backend
-// fails, so the guest's first load does); one that predates the policy
-// ignores it and loads the path the guest gave. That is how this test knows
-// whether to run: built with WASI_NN_LLAMA_EXPECT_POLICY=ON (switch it on
-// once the policy has landed), it fails instead of skipping.
+// WASI_NN_LLAMA_POLICY; a guest loads a model by its alias, and with aliases
+// and no model_dirs it cannot name a path. A policy file that does not parse
+// makes init_backend fail, so the guest's first load does.
 std::string write_temp(const std::string& text) {
     char path[] = "/tmp/wnl-policy-XXXXXX";
     int fd = mkstemp(path);
@@ -257,17 +257,17 @@ TEST(WamrGuest, PolicyAlias) {
     ASSERT_FALSE(broken.empty());
     IwasmRun probe = iwasm(args(kModel, kConfig, {kChat[0]}), {}, "WASI_NN_LLAMA_POLICY=" + shell_quote(broken));
     unlink(broken.c_str());
-    if (probe.rc == 0) {
-        if (WNL_EXPECT_POLICY) FAIL() << "the library ignored a malformed WASI_NN_LLAMA_POLICY file";
-        GTEST_SKIP() << "the library does not read WASI_NN_LLAMA_POLICY yet (issue #10)";
-    }
+    EXPECT_NE(probe.rc, 0) << "the library ignored a malformed WASI_NN_LLAMA_POLICY file";
     // The policy file of issue #10: alias -> path plus a host config.
     const json policy = {{"models", {{"stories", {{"path", kModel}, {"config", json::parse(kConfig)}}}}}};
     const std::string file = write_temp(policy.dump());
     ASSERT_FALSE(file.empty());
     const auto native = native_chat(kModel, kConfig, kChat);
     IwasmRun r = iwasm(args("stories", "{}", kChat), {}, "WASI_NN_LLAMA_POLICY=" + shell_quote(file));
+    IwasmRun by_path = iwasm(args(kModel, "{}", {kChat[0]}), {}, "WASI_NN_LLAMA_POLICY=" + shell_quote(file));
     unlink(file.c_str());
+    EXPECT_NE(by_path.rc, 0);
+    EXPECT_NE((by_path.out + by_path.err).find("not_found"), std::string::npos) << by_path.out << by_path.err;
     ASSERT_EQ(r.rc, 0) << r.out << r.err;
     int host_lines = 0;
     expect_transcript(without_host_lines(r.out, &host_lines), kChat, native);
