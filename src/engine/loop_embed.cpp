@@ -49,12 +49,20 @@ Status DecodeLoop::embed_context_params(const Model& model, const LoopSettings& 
         limit = static_cast<uint32_t>(n_ctx_train);
     }
     limit = std::max<uint32_t>(1, limit);
-    const uint32_t n_batch = std::max<uint32_t>(std::max<uint32_t>(1, s.n_batch), limit);
+    uint32_t n_batch = std::max<uint32_t>(std::max<uint32_t>(1, s.n_batch), limit);
+    const uint32_t n_seqs = std::min<uint32_t>(n_batch, static_cast<uint32_t>(llama_max_parallel_sequences()));
+    // llama.cpp reserves its compute graph for n_ubatch tokens in n_seq_max
+    // equal sequences, rounding the tokens up to a multiple of n_seq_max; the
+    // mean pooling's matmul then no longer fits the outputs and
+    // GGML_ASSERT(ggml_can_mul_mat) aborts in llama_init_from_model (ctx_size
+    // 600 did). So n_batch is a multiple of n_seq_max; the per-input limit
+    // stays as asked.
+    n_batch = (n_batch + n_seqs - 1) / n_seqs * n_seqs;
     cp->n_batch = n_batch;
     cp->n_ubatch = n_batch;
     // Every decode starts from an empty cache, so a batch's worth of cells is all it uses.
     cp->n_ctx = n_batch;
-    cp->n_seq_max = std::min<uint32_t>(n_batch, static_cast<uint32_t>(llama_max_parallel_sequences()));
+    cp->n_seq_max = n_seqs;
     cp->kv_unified = true;
     cp->embeddings = true;
     enum llama_pooling_type pooling = static_cast<enum llama_pooling_type>(s.pooling);

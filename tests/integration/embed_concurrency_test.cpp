@@ -53,8 +53,9 @@ TEST(EmbedConcurrency, EmbeddingWhileGeneratingEqualsAlone) {
         }
         WamrSession g(stories, kGenConfig);
         ASSERT_EQ(g.load_status(), success);
-        auto eg = g.open();
-        for (int t = 0; t < kThreads; ++t) ASSERT_EQ(g.turn(eg, kPrompts[t], &gen_alone[t]), success);
+        // Each prompt in a session of its own, as in the threads below (one
+        // session's turns would carry the earlier prompts as history).
+        for (int t = 0; t < kThreads; ++t) ASSERT_EQ(g.turn(g.open(), kPrompts[t], &gen_alone[t]), success);
     }
 
     std::vector<std::unique_ptr<WamrSession>> embedders, generators;
@@ -85,8 +86,12 @@ TEST(EmbedConcurrency, EmbeddingWhileGeneratingEqualsAlone) {
         EXPECT_EQ(failures[t], 0) << "embedding thread " << t;
         EXPECT_EQ(failures[kThreads + t], 0) << "generating thread " << t;
         for (int c = 0; c < kCalls; ++c) {
+            // The vectors are unit-norm; 1e-5 of the norm allows for ggml's
+            // matmul kernels, which differ with the batch an input shares
+            // (2 inputs alone, up to 16 together) in the last bits. Text of
+            // one sequence leaking into another would be orders larger.
             expect_close(parse_ours(embed_together[t][c]), parse_ours(embed_alone[t][c]),
-                         "thread " + std::to_string(t) + " call " + std::to_string(c));
+                         "thread " + std::to_string(t) + " call " + std::to_string(c), 1e-5);
         }
         EXPECT_EQ(gen_together[t], gen_alone[t]) << "prompt " << kPrompts[t];
     }
