@@ -14,9 +14,9 @@
 #                 --callers: C backend contexts (as C wasm instances), one
 #                 input per call, all sharing the model's decode loop
 #   ours batch    bench_embed ... -C 1 -k M: all M inputs in one call
-#   llama-embedding -m MODEL -f INPUTS -t T -c B -b B -ub B: one process, all
-#                 M lines; its rate is M / its "prompt eval time" (model load
-#                 left out)
+#   llama-embedding -m MODEL -f INPUTS -t T -c B -b B -ub B -lv 4: one process,
+#                 all M lines; its rate is M / its "prompt eval time" (model
+#                 load left out; -lv 4 makes it print its timings)
 #   llama-server  --embedding -t T --parallel max(C) -c max(C)*512 -b B -ub B,
 #                 for each C: C concurrent /v1/embeddings clients, one input per
 #                 request (server_client.py)
@@ -103,7 +103,7 @@ run_ours() {  # C K name round
 }
 run_embedding() {  # round
   timeout 900 "$EMBEDDING" -m "$MODEL" -f "$OUT/inputs.json.txt" -t "$T" -c "$B" -b "$B" -ub "$B" \
-    --embd-output-format array >"$OUT/emb-$1.out" 2>"$OUT/emb-$1.err" || fail "$OUT/emb-$1.err"
+    --embd-output-format array -lv 4 >"$OUT/emb-$1.out" 2>"$OUT/emb-$1.err" || fail "$OUT/emb-$1.err"
 }
 run_server() {  # C round
   timeout 900 python3 "$CLIENT" --port "$PORT" --inputs "$OUT/inputs.json" -C "$1" -k 1 -r 1 \
