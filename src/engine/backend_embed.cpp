@@ -16,18 +16,14 @@ namespace {
 
 // llama.cpp's server's rerank prompt: the model's "rerank" template with the
 // query and the document put in, or [BOS] query [EOS] [SEP] document [EOS],
-// each special token only where the vocabulary adds it.
-std::vector<llama_token> rerank_tokens(const Model& model, const std::string& query, const std::string& doc) {
+// each special token only where the vocabulary adds it. Empty when the
+// rendered template would pass max_bytes.
+std::vector<llama_token> rerank_tokens(const Model& model, const std::string& query, const std::string& doc,
+                                       size_t max_bytes) {
     const llama_vocab* vocab = model.vocab();
     if (const char* tmpl = llama_model_chat_template(model.get(), "rerank")) {
-        std::string prompt = tmpl;
-        auto replace_all = [&prompt](const std::string& from, const std::string& to) {
-            for (size_t pos = 0; (pos = prompt.find(from, pos)) != std::string::npos; pos += to.size()) {
-                prompt.replace(pos, from.size(), to);
-            }
-        };
-        replace_all("{query}", query);
-        replace_all("{document}", doc);
+        std::string prompt;
+        if (!render_rerank_template(tmpl, query, doc, max_bytes, &prompt)) return {};
         return model.tokenize(prompt, false, true);
     }
     llama_token eos = llama_vocab_eos(vocab);
@@ -116,9 +112,14 @@ Status Backend::embed_locked(ExecContext& e) {
     uint64_t total_tokens = 0;
     for (size_t i = 0; i < in.texts.size(); ++i) {
         std::vector<llama_token> tokens =
-            rerank ? rerank_tokens(model, in.query, in.texts[i]) : model.tokenize(in.texts[i], true, true);
+            rerank ? rerank_tokens(model, in.query, in.texts[i], static_cast<size_t>(caps.max_prompt_bytes))
+                   : model.tokenize(in.texts[i], true, true);
         if (tokens.empty()) {
-            log(LogLevel::error, "request", "embedding input has no tokens", {{"exec", e.id}, {"input", i}});
+            log(LogLevel::error, "request",
+                rerank ? "rerank pair has no tokens, or the model's rerank template made it longer than "
+                         "max_prompt_bytes"
+                       : "embedding input has no tokens",
+                {{"exec", e.id}, {"input", i}});
             return Status::invalid_argument;
         }
         if (tokens.size() > limit) {

@@ -204,6 +204,29 @@ std::string scores_json(const std::vector<std::vector<float>>& outputs) {
     return s;
 }
 
+bool render_rerank_template(const std::string& tmpl, const std::string& query, const std::string& doc,
+                            size_t max_bytes, std::string* out) {
+    static const std::string kQuery = "{query}", kDoc = "{document}";
+    out->clear();
+    for (size_t pos = 0; pos < tmpl.size();) {
+        const std::string* piece = nullptr;
+        size_t skip = 1;
+        if (tmpl.compare(pos, kQuery.size(), kQuery) == 0) {
+            piece = &query;
+            skip = kQuery.size();
+        } else if (tmpl.compare(pos, kDoc.size(), kDoc) == 0) {
+            piece = &doc;
+            skip = kDoc.size();
+        }
+        const size_t add = piece ? piece->size() : 1;
+        if (out->size() + add > max_bytes) return false;
+        if (piece) out->append(*piece);
+        else out->push_back(tmpl[pos]);
+        pos += skip;
+    }
+    return true;
+}
+
 const char* pooling_name(enum llama_pooling_type p) {
     switch (p) {
         case LLAMA_POOLING_TYPE_NONE: return "none";

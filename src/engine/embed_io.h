@@ -43,6 +43,13 @@ std::string embeddings_json(const std::vector<std::vector<float>>& outputs, bool
 // {"scores":[...]} in document order: each document's first rank output.
 std::string scores_json(const std::vector<std::vector<float>>& outputs);
 
+// A reranker's "rerank" template (from its GGUF) with {query} and
+// {document} put in, in one pass. The template is the file's, which a guest
+// may send (load): one naming {query} a million times would make a 4 MiB
+// query into terabytes, so the text may not pass max_bytes (false).
+bool render_rerank_template(const std::string& tmpl, const std::string& query, const std::string& doc,
+                            size_t max_bytes, std::string* out);
+
 const char* pooling_name(enum llama_pooling_type p);
 
 }  // namespace wnl

@@ -85,6 +85,20 @@ TEST(EmbedInput, Rerank) {
     EXPECT_NE(err.find("max_embedding_inputs"), std::string::npos) << err;
 }
 
+TEST(EmbedInput, RerankTemplateIsBounded) {
+    std::string out;
+    ASSERT_TRUE(render_rerank_template("<s>{query}</s><s>{document}</s>{quer", "q?", "doc", 100, &out));
+    EXPECT_EQ(out, "<s>q?</s><s>doc</s>{quer");
+    // A template naming the query many times: refused once past the bound,
+    // before the text is built.
+    std::string many;
+    for (int i = 0; i < 100000; ++i) many += "{query}";
+    EXPECT_FALSE(render_rerank_template(many, std::string(1000, 'x'), "d", 1 << 20, &out));
+    EXPECT_LE(out.size(), size_t{1} << 20);
+    EXPECT_TRUE(render_rerank_template(many, "x", "d", 1 << 20, &out));
+    EXPECT_EQ(out, std::string(100000, 'x'));
+}
+
 TEST(EmbedOutput, WasmEdgeShapes) {
     const std::vector<std::vector<float>> one = {{0.5f, -0.25f, 1.0f / 3.0f}};
     auto j = json::parse(embeddings_json(one, false, 3, false));
