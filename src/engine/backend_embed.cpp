@@ -157,7 +157,7 @@ Status Backend::embed_locked(ExecContext& e) {
     auto req = std::make_shared<Request>();
     req->embed = job;
     req->priority = cfg.request.priority;
-    req->session_key = session_key(e.session->id);
+    req->session_key = session_key(*e.session);
     req->tenant = tag_;
     req->kv_tenant = tag_;  // nothing is kept in KV between decodes; no prefix is shared
     req->queue_share = limits_.queue_share;
