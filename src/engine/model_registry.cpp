@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "engine/log.h"
+#include "engine/process_memory.h"
 
 namespace wnl {
 
@@ -11,13 +12,18 @@ namespace {
 std::mutex g_mu;
 std::unordered_map<std::string, std::weak_ptr<Model>> g_models;
 std::unordered_map<std::string, std::weak_ptr<ServedModel>> g_served;
-uint64_t g_versions = 0;
 
 template <typename Map>
 void forget_expired(Map& m) {
     for (auto it = m.begin(); it != m.end();) it = it->second.expired() ? m.erase(it) : std::next(it);
 }
 }  // namespace
+
+ServedModel::~ServedModel() {
+    loop.reset();
+    model.reset();
+    return_free_heap();
+}
 
 LoopSettings loop_settings_from(const Config& cfg) {
     LoopSettings s;
@@ -46,7 +52,9 @@ Status acquire_served_model(const std::string& path, const std::string& share_as
     std::lock_guard<std::mutex> lock(g_mu);
     forget_expired(g_models);
     forget_expired(g_served);
-    const std::string model_key = Model::share_key(share_as, cfg.model);
+    FileIdentity id;
+    const std::string identity = file_identity(path, &id) ? id.key() : std::string("?");
+    const std::string model_key = Model::share_key(share_as, cfg.model) + "@" + identity;
     const LoopSettings settings = loop_settings_from(cfg);
     const std::string served_key = model_key + "#" + settings.share_key();
 
@@ -65,10 +73,17 @@ Status acquire_served_model(const std::string& path, const std::string& share_as
     served->model = model;
     Status st = DecodeLoop::create(model, settings, &served->loop, error);
     if (st != Status::ok) return st;
-    served->version = ++g_versions;
     g_served[served_key] = served;
     *out = std::move(served);
     return Status::ok;
+}
+
+LoadedCounts loaded_counts() {
+    std::lock_guard<std::mutex> lock(g_mu);
+    LoadedCounts c;
+    for (const auto& [key, w] : g_models) c.models += w.expired() ? 0 : 1;
+    for (const auto& [key, w] : g_served) c.loops += w.expired() ? 0 : 1;
+    return c;
 }
 
 }  // namespace wnl
