@@ -87,35 +87,43 @@ static bool path_is_within(const std::string& path, const std::string& dir) {
     return path.compare(0, d.size(), d) == 0;
 }
 
-Status Backend::load_file(std::string_view path_in, std::string_view config_json, uint32_t* graph) {
-    std::string path(path_in);
+Status Backend::model_file(std::string_view name, const char* call, std::string* canonical) {
+    std::string path(name);
     while (!path.empty() && path.back() == '\0') path.pop_back();
     if (path.empty() || path.find('\0') != std::string::npos) {
-        log(LogLevel::error, "abi", "load: model name is empty or contains a NUL byte");
+        log(LogLevel::error, "abi", std::string(call) + ": model name is empty or contains a NUL byte");
         return Status::invalid_argument;
-    }
-    Config cfg = config_;
-    std::string err;
-    Status st = apply_config_json(config_json, ConfigScope::model, cfg, &err);
-    if (st != Status::ok) {
-        log(LogLevel::error, "config", "model config rejected", {{"error", err}});
-        return st;
     }
     char real[PATH_MAX];
     if (!::realpath(path.c_str(), real)) {
         log(LogLevel::error, "model", "model file not found", {{"path", path}, {"error", std::strerror(errno)}});
         return Status::model_not_found;
     }
-    std::string canonical(real);
+    std::string resolved(real);
     // The host's allow-list: a guest's graph config cannot widen it.
     if (!config_.backend.model_dirs.empty()) {
         bool allowed = false;
-        for (const auto& dir : config_.backend.model_dirs) allowed = allowed || path_is_within(canonical, dir);
+        for (const auto& dir : config_.backend.model_dirs) allowed = allowed || path_is_within(resolved, dir);
         if (!allowed) {
             log(LogLevel::error, "model", "model path is outside the allowed model directories",
-                {{"path", canonical}});
+                {{"path", resolved}});
             return Status::security;
         }
+    }
+    *canonical = std::move(resolved);
+    return Status::ok;
+}
+
+Status Backend::load_file(std::string_view path, std::string_view config_json, uint32_t* graph) {
+    std::string canonical;
+    Status st = model_file(path, "load", &canonical);
+    if (st != Status::ok) return st;
+    Config cfg = config_;
+    std::string err;
+    st = apply_config_json(config_json, ConfigScope::model, cfg, &err);
+    if (st != Status::ok) {
+        log(LogLevel::error, "config", "model config rejected", {{"error", err}});
+        return st;
     }
     return register_graph(canonical, canonical, cfg, graph);
 }
@@ -149,33 +157,46 @@ Status Backend::load_bytes(const uint8_t* data, size_t size, uint32_t* graph) {
     return st;
 }
 
+Status Backend::make_graph_model(const std::string& path, const std::string& share_as, const Config& cfg,
+                                 std::shared_ptr<GraphModel>* out) {
+    auto m = std::make_shared<GraphModel>();
+    m->config = cfg;
+    std::string err;
+    Status st = acquire_served_model(path, share_as, cfg, &m->served, &err);
+    if (st != Status::ok) {
+        log(LogLevel::error, "model", "model load failed", {{"path", path}, {"error", err}});
+        return st;
+    }
+    const Model& model = *m->served->model;
+    m->has_template = model.info().has_chat_template || !cfg.model.chat_template.empty();
+    // A template the guest chose is rendered under bounds: its own Jinja,
+    // or the one inside GGUF bytes it sent.
+    const bool from_bytes = share_as.rfind("memory:", 0) == 0;
+    const bool guest_template = cfg.model.chat_template != config_.model.chat_template;
+    st = ChatFormat::create(model.get(), cfg.model.chat_template, from_bytes || guest_template, &m->chat, &err);
+    if (st != Status::ok) {
+        log(LogLevel::error, "model", "chat template rejected", {{"error", err}});
+        return st;
+    }
+    const ModelInfo& info = model.info();
+    m->version = {1, share_as, info.file_bytes, info.mtime_ns, info.name};
+    *out = std::move(m);
+    return Status::ok;
+}
+
 Status Backend::register_graph(const std::string& path, const std::string& share_as, const Config& cfg,
                                uint32_t* graph) {
     {
         std::lock_guard<std::mutex> lock(mu_);
         if (shut_down_) return Status::runtime_error;
     }
+    std::shared_ptr<GraphModel> m;
+    Status st = make_graph_model(path, share_as, cfg, &m);
+    if (st != Status::ok) return st;
     auto g = std::make_shared<Graph>();
-    g->config = cfg;
-    std::string err;
-    Status st = acquire_served_model(path, share_as, cfg, &g->served, &err);
-    if (st != Status::ok) {
-        log(LogLevel::error, "model", "model load failed", {{"path", path}, {"error", err}});
-        return st;
-    }
-    g->served->graphs++;
-    const Model& model = *g->served->model;
-    g->has_template = model.info().has_chat_template || !cfg.model.chat_template.empty();
-    // A template the guest chose is rendered under bounds: its own Jinja,
-    // or the one inside GGUF bytes it sent.
-    const bool from_bytes = share_as.rfind("memory:", 0) == 0;
-    const bool guest_template = cfg.model.chat_template != config_.model.chat_template;
-    st = ChatFormat::create(model.get(), cfg.model.chat_template, from_bytes || guest_template, &g->chat, &err);
-    if (st != Status::ok) {
-        log(LogLevel::error, "model", "chat template rejected", {{"error", err}});
-        return st;
-    }
+    g->bind(std::move(m));
     std::lock_guard<std::mutex> lock(mu_);
+    if (shut_down_) return Status::runtime_error;
     g->id = next_graph_++;
     graphs_[g->id] = g;
     last_graph_ = g->id;
@@ -184,16 +205,47 @@ Status Backend::register_graph(const std::string& path, const std::string& share
 }
 
 Status Backend::unload(uint32_t graph) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (graphs_.erase(graph) == 0) {
-        log(LogLevel::error, "abi", "unload: unknown graph handle", {{"graph", graph}});
-        return Status::not_found;
+    std::shared_ptr<Graph> g;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = graphs_.find(graph);
+        if (it == graphs_.end()) {
+            log(LogLevel::error, "abi", "unload: unknown graph handle", {{"graph", graph}});
+            return Status::not_found;
+        }
+        g = std::move(it->second);
+        graphs_.erase(it);
+        if (last_graph_ == graph) {
+            last_graph_ = -1;
+            for (const auto& [id, other] : graphs_) last_graph_ = std::max<int64_t>(last_graph_, id);
+        }
     }
-    if (last_graph_ == graph) {
-        last_graph_ = -1;
-        for (const auto& [id, g] : graphs_) last_graph_ = std::max<int64_t>(last_graph_, id);
+    // Execution contexts keep the Graph, not its model: the model goes with
+    // the last request that runs on it.
+    std::shared_ptr<GraphModel> old = g->end();
+    if (old) {
+        log(LogLevel::info, "model", "graph unloaded",
+            {{"graph", graph}, {"model", old->version.name}, {"requests_left", old->requests.load()}});
+        retire_model(*old);
     }
     return Status::ok;
+}
+
+void Backend::retire_model(const GraphModel& old) {
+    DecodeLoop* loop = old.served->loop.get();
+    std::vector<std::string> ids;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (const auto& [id, g] : graphs_) {
+            auto m = g->current();
+            if (m && m->served->loop.get() == loop) return;  // still in use here
+        }
+        for (const auto& [id, e] : execs_) {
+            if (!e->session->named) ids.push_back(e->session->id);
+        }
+    }
+    for (const auto& s : sessions_->list()) ids.push_back(s->id);
+    for (const auto& id : ids) loop->forget_session(session_key(id));
 }
 
 Status Backend::new_exec(std::shared_ptr<Graph> g, std::shared_ptr<Session> s, uint32_t* exec) {
@@ -279,8 +331,20 @@ void Backend::forget_sessions(const std::vector<std::string>& ids) {
         for (const auto& [gid, g] : graphs_) graphs.push_back(g);
     }
     for (const auto& g : graphs) {
-        for (const auto& id : ids) g->served->loop->forget_session(session_key(id));
+        auto m = g->current();
+        if (!m) continue;
+        for (const auto& id : ids) m->served->loop->forget_session(session_key(id));
     }
+}
+
+ExecClaim Backend::claim_exec(uint32_t exec, const char* call, bool after_unload) {
+    std::shared_ptr<ExecContext> e = find_exec(exec, call);
+    if (e && !after_unload && e->graph->ended()) {
+        log(LogLevel::error, "abi", std::string(call) + ": the graph of this execution context was unloaded",
+            {{"exec", exec}, {"graph", e->graph->id}});
+        e = nullptr;
+    }
+    return ExecClaim(std::move(e), call);
 }
 
 std::shared_ptr<ExecContext> Backend::find_exec(uint32_t exec, const char* call) {
@@ -303,7 +367,8 @@ Status Backend::set_input(uint32_t exec, uint32_t index, std::string_view data) 
     }
     if (index == 1) {
         // Checked now, so the caller learns of a bad key at the call that sent it.
-        Config probe = e->graph->config;
+        auto m = e->graph->current();
+        Config probe = m ? m->config : config_;
         std::string err;
         Status st = apply_config_json(data, ConfigScope::request, probe, &err);
         if (st != Status::ok) {
@@ -346,7 +411,8 @@ Status Backend::run_inference(uint32_t exec, uint32_t index, std::string_view in
         log(LogLevel::error, "abi", "run_inference: index must be 0 (text) or 1 (metadata)", {{"index", index}});
         return Status::invalid_argument;
     }
-    Config probe = e->graph->config;
+    auto m = e->graph->current();
+    Config probe = m ? m->config : config_;
     std::string err;
     Status st = apply_config_json(runtime_config, ConfigScope::request, probe, &err);
     if (st != Status::ok) {

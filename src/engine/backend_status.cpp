@@ -7,6 +7,7 @@
 
 #include "engine/backend.h"
 #include "engine/cpu_arbiter.h"
+#include "engine/output_metadata.h"
 #include "engine/process_memory.h"
 #include "engine/version.h"
 
@@ -19,6 +20,7 @@ namespace {
 struct GraphView {
     uint32_t id;
     std::shared_ptr<Graph> graph;
+    std::shared_ptr<GraphModel> model;  // what it serves now
     LoopSnapshot loop;
 };
 
@@ -31,6 +33,7 @@ ordered_json queue_json(const LoopSnapshot& s) {
     j["rejected"] = s.counters.rejected;
     j["timed_out"] = s.counters.timed_out;
     j["cancelled"] = s.counters.cancelled;
+    j["handed_back"] = s.counters.handed_back;
     j["running"] = s.busy_slots;
     j["max_concurrent"] = s.n_slots;
     j["thresholds"] = {{"queue_size", s.queue_capacity},
@@ -43,12 +46,12 @@ ordered_json memory_json(const GraphView& v) {
     const LoopSnapshot& s = v.loop;
     ordered_json j;
     j["graph"] = v.id;
-    j["model"] = v.graph->served->model->info().name;
+    j["model"] = v.model->served->model->info().name;
     j["kv_cells_used"] = s.kv_cells_used;
     j["kv_cells_total"] = s.kv_cells_total;
     j["kv_bytes_used"] = s.kv_cells_used * s.kv_bytes_per_cell;
     j["kv_bytes_total"] = s.kv_cells_total * s.kv_bytes_per_cell;
-    j["weights_bytes"] = v.graph->served->model->info().size_bytes;
+    j["weights_bytes"] = v.model->served->model->info().size_bytes;
     return j;
 }
 
@@ -80,8 +83,33 @@ ordered_json performance_json(const GraphView& v) {
     return j;
 }
 
+ordered_json swap_json(const SwapReport& r) {
+    ordered_json j;
+    j["in_progress"] = r.loading ? ordered_json{{"path", r.loading_path}, {"loading_ms", r.loading_ms}} : ordered_json();
+    j["draining"] = ordered_json::array();
+    for (const auto& d : r.draining) {
+        j["draining"].push_back({{"model_version", model_version_json(d.version)}, {"requests", d.requests}});
+    }
+    j["swaps"] = r.swaps;
+    j["refused"] = r.refused;
+    if (r.has_last) {
+        const int64_t at_ns =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(r.last_at.time_since_epoch()).count();
+        j["last"] = {{"at", iso8601_utc(at_ns)},
+                     {"duration_ms", r.last_duration_ms},
+                     {"from", r.last_from},
+                     {"to", r.last_to},
+                     {"forced", r.last_forced},
+                     {"requests_moved", r.last_moved}};
+    } else {
+        j["last"] = nullptr;
+    }
+    j["last_refusal"] = r.last_refusal.empty() ? ordered_json() : ordered_json(r.last_refusal);
+    return j;
+}
+
 ordered_json model_json(const GraphView& v) {
-    const ServedModel& sm = *v.graph->served;
+    const ServedModel& sm = *v.model->served;
     const ModelInfo& i = sm.model->info();
     ordered_json j;
     j["graph"] = v.id;
@@ -96,10 +124,12 @@ ordered_json model_json(const GraphView& v) {
     j["vocabulary"] = i.n_vocab;
     j["layers"] = i.n_layer;
     j["embedding"] = i.n_embd;
-    j["chat_template"] = v.graph->has_template;
-    j["version"] = sm.version;
+    j["chat_template"] = v.model->has_template;
+    j["version"] = v.model->version.number;
+    j["model_version"] = model_version_json(v.model->version);
     j["load_ms"] = i.load_ms;
     j["graphs_sharing"] = sm.graphs.load();
+    j["swap"] = swap_json(v.graph->swap_report());
     return j;
 }
 
@@ -110,11 +140,14 @@ Status Backend::backend_status(StatusKind kind, std::string* out) {
     std::vector<std::shared_ptr<ExecContext>> execs;
     {
         std::lock_guard<std::mutex> lock(mu_);
-        for (const auto& [id, g] : graphs_) views.push_back({id, g, {}});
+        for (const auto& [id, g] : graphs_) views.push_back({id, g, nullptr, {}});
         for (const auto& [id, e] : execs_) execs.push_back(e);
     }
+    for (auto& v : views) v.model = v.graph->current();
+    // A graph unloaded since the table was read serves nothing.
+    views.erase(std::remove_if(views.begin(), views.end(), [](const GraphView& v) { return !v.model; }), views.end());
     std::sort(views.begin(), views.end(), [](const GraphView& a, const GraphView& b) { return a.id < b.id; });
-    for (auto& v : views) v.loop = v.graph->served->loop->snapshot();
+    for (auto& v : views) v.loop = v.model->served->loop->snapshot();
 
     ordered_json j;
     switch (kind) {
@@ -137,7 +170,7 @@ Status Backend::backend_status(StatusKind kind, std::string* out) {
             uint64_t bytes = 0, entries = 0, limit = 0, evictions = 0, saved = 0, restored = 0;
             std::set<const DecodeLoop*> seen;
             for (const auto& v : views) {
-                if (!seen.insert(v.graph->served->loop.get()).second) continue;
+                if (!seen.insert(v.model->served->loop.get()).second) continue;
                 bytes += v.loop.host_cache_bytes;
                 entries += v.loop.host_cache_entries;
                 limit += v.loop.host_cache_limit;
@@ -212,6 +245,9 @@ Status Backend::backend_status(StatusKind kind, std::string* out) {
             j["llama_build_number"] = llama_build_number_value();
             j["graphs"] = ordered_json::array();
             for (const auto& v : views) j["graphs"].push_back(model_json(v));
+            // Over the whole process, models still finishing requests included.
+            const LoadedCounts loaded = loaded_counts();
+            j["process"] = {{"models_loaded", loaded.models}, {"decode_loops", loaded.loops}};
             break;
         }
     }

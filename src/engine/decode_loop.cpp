@@ -5,6 +5,7 @@
 #include "engine/decode_loop.h"
 
 #include <algorithm>
+#include <limits>
 #include <sstream>
 
 #include "engine/cpu_arbiter.h"
@@ -143,7 +144,8 @@ Status DecodeLoop::submit(const std::shared_ptr<Request>& req, std::string* erro
         // queue_size counts requests that wait; one a free slot takes at
         // once never waits.
         const size_t free_slots = slots_.size() - busy_slots_;
-        if (!queue_->push(req, Clock::now(), free_slots)) {
+        const size_t room = req->resubmitted ? std::numeric_limits<size_t>::max() / 2 : free_slots;
+        if (!queue_->push(req, Clock::now(), room)) {
             stats_.counters.rejected++;
             *error = "queue full (" + std::to_string(queue_->settings().capacity) + " waiting)";
             return Status::busy;
@@ -156,6 +158,13 @@ Status DecodeLoop::submit(const std::shared_ptr<Request>& req, std::string* erro
     }
     cv_.notify_all();
     return Status::ok;
+}
+
+std::vector<std::shared_ptr<Request>> DecodeLoop::take_queued(const void* owner) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto taken = queue_->take_owned_by(owner);
+    stats_.counters.handed_back += taken.size();
+    return taken;
 }
 
 LoopSnapshot DecodeLoop::snapshot() const {

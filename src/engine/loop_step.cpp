@@ -177,6 +177,8 @@ void DecodeLoop::finish(Slot& slot, Status status, const std::string& stop_reaso
         llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
         slot.cached.clear();
     }
+    if (slot.forget_session) slot.session.clear();
+    slot.forget_session = false;
     slot.sampler.reset();
     auto req = std::move(slot.req);
     slot.req.reset();

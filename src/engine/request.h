@@ -32,6 +32,10 @@ struct RequestResult {
     double queue_ms = 0;
     double prefill_ms = 0;
     double decode_ms = 0;
+    // Internal, never seen by a caller's caller: the request was still
+    // queued when a swap replaced its graph's model, and was handed back
+    // unstarted so that its turn starts again on the new model.
+    bool moved = false;
 };
 
 struct Request {
@@ -43,6 +47,12 @@ struct Request {
     Priority priority = Priority::normal;
     Clock::time_point deadline = Clock::time_point::max();  // to be admitted by
     std::string session_key;  // for fair scheduling and KV affinity
+    // The graph's model it was built for (a GraphModel): a swap takes that
+    // model's queued requests back by it (DecodeLoop::take_queued).
+    const void* owner = nullptr;
+    // Handed back by a swap and submitted again: it was within a queue's
+    // capacity once and is not refused for it again.
+    bool resubmitted = false;
     int32_t keep_prefix = 0;  // prompt tokens a context shift keeps (the system prompt)
     // Called on the decode thread with text that is safe to show (no partial
     // stop string, whole UTF-8 characters). Optional.
