@@ -6,13 +6,26 @@
  *
  * Differences from the WAMR 2.4 ABI (wasi_nn_llamacpp.h):
  *  - error numbers: timeout 3, runtime_error 4, ... security 8, unknown 9;
- *  - tensor types include bf16 (3), so u8 is 4;
- *  - tensor_data is a bare pointer: a u8 input's length is the product of its
- *    dimensions, or, when no dimensions are given, the data is a
- *    NUL-terminated string of at most WASI_NN_LEGACY_MAX_PROMPT bytes;
+ *  - tensor types: two numberings are accepted (below). Text is u8 (4) in
+ *    WAMR's ephemeral numbering or up8 (2) in the original header's;
+ *  - tensor_data is a bare pointer: a text input's length is the product of
+ *    its dimensions, or, when no dimensions are given, the data is a
+ *    NUL-terminated string of at most WASI_NN_LEGACY_MAX_PROMPT bytes. A
+ *    tensor of any other type without dimensions is read as such a string
+ *    too, as the original library did; with dimensions it is refused;
  *  - output: *out_size is the capacity on entry; on success the text and a
- *    terminating NUL are written and *out_size counts both.
- * The rules in docs/abi.md otherwise apply unchanged.
+ *    terminating NUL are written and *out_size counts both;
+ *  - run_inference: a runtime config that is not JSON at all runs the request
+ *    with the graph's settings (and logs a warning), as the original did.
+ * As in both ABIs: strings that come with a length are read up to their
+ * first NUL or their length, whichever comes first, and a NULL one is absent
+ * whatever its length (so a 7-argument run_inference call is safe);
+ * execution-context handles start at 1; a repeated load of the same file and
+ * config, or init of a named session that has a handle, returns the same
+ * handle (counted: each unload or close takes one away).
+ * The rules in docs/abi.md otherwise apply unchanged; its "Differences from
+ * the original library" lists what this library does differently from the
+ * original wasi_nn_backend.
  */
 #ifndef WASI_NN_BACKEND_H
 #define WASI_NN_BACKEND_H
@@ -54,7 +67,27 @@ typedef struct {
     uint32_t size;
 } tensor_dimensions;
 
+/*
+ * tensor_type. The library accepts both numberings at run time; this header
+ * declares one of them for the host's source:
+ *  - by default WAMR's ephemeral numbering, as WAMR builds it with
+ *    WASM_ENABLE_WASI_EPHEMERAL_NN: fp16 0, fp32 1, fp64 2, bf16 3, u8 4,
+ *    i32 5, i64 6;
+ *  - the original wasi_nn_backend header's, built without
+ *    WASM_ENABLE_WASI_EPHEMERAL_NN: fp16 0, fp32 1, up8 2, ip32 3. Define
+ *    WASI_NN_BACKEND_ORIGINAL_TENSOR_TYPES, or WASM_ENABLE_WASI_EPHEMERAL_NN
+ *    as 0 as WAMR's build does, before including this header to get it.
+ * The numbers of the byte (text) type in each, whatever this header declares:
+ */
+#define WASI_NN_EPHEMERAL_TENSOR_TYPE_U8 4
+#define WASI_NN_ORIGINAL_TENSOR_TYPE_UP8 2
+
+#if defined(WASI_NN_BACKEND_ORIGINAL_TENSOR_TYPES) || \
+    (defined(WASM_ENABLE_WASI_EPHEMERAL_NN) && WASM_ENABLE_WASI_EPHEMERAL_NN == 0)
+typedef enum { fp16 = 0, fp32, up8, ip32 } tensor_type;
+#else
 typedef enum { fp16 = 0, fp32, fp64, bf16, u8, i32, i64 } tensor_type;
+#endif
 
 typedef uint8_t *tensor_data;
 
@@ -148,10 +181,11 @@ WASI_NN_LLAMA_API wasi_nn_error fini_single(void *ctx, graph_execution_context e
 WASI_NN_LLAMA_API wasi_nn_error unload(void *ctx, graph g);
 
 /* ---- host side: models (docs/models.md) ---- */
-/* Hot swap: replaces the model behind graph g while it serves. name is a
- * GGUF path on the host, as for load_by_name; config (may be NULL / 0) is a
- * graph config over the backend context's, as for load_by_name_with_config,
- * plus "force": true to skip the compatibility check. In order:
+/* Hot swap: replaces the model behind graph g while it serves. name and
+ * config (may be NULL / 0) are read as load_by_name_with_config reads them
+ * (a policy alias or a path under the host's path rules; the config over
+ * the backend context's, within the ceilings, host-only keys refused), plus
+ * "force": true to skip the compatibility check. In order:
  *  1. the new model loads fully while g keeps serving the old one;
  *  2. it must be compatible: the same architecture (general.architecture),
  *     the same vocabulary size and the same special tokens; otherwise the
@@ -169,6 +203,15 @@ WASI_NN_LLAMA_API wasi_nn_error unload(void *ctx, graph g);
 WASI_NN_LLAMA_API wasi_nn_error swap_graph(void *ctx, graph g, const char *name,
                                            uint32_t name_len, const char *config,
                                            uint32_t config_len);
+/* Reads the host's policy again (the WASI_NN_LLAMA_POLICY file, with this
+ * context's init_backend_with_config "policy" section over it) and takes
+ * its model aliases: each graph of ctx loaded by an alias whose path or
+ * config changed is swapped, as swap_graph does (compatibility checked, the
+ * guest's load config kept), to what the alias names now. Ceilings, host
+ * config and path rules stay as ctx opened with. Returns the first
+ * failure; a graph whose swap failed keeps its model, and the next reload
+ * tries again. Not forwarded from guests. */
+WASI_NN_LLAMA_API wasi_nn_error reload_aliases(void *ctx);
 
 /* This library's version, e.g. "0.1.0". */
 WASI_NN_LLAMA_API const char *wasi_nn_llama_version(void);

@@ -168,10 +168,11 @@ WASI_NN_LLAMA_API wasi_nn_error fini_single(void *ctx, graph_execution_context e
 WASI_NN_LLAMA_API wasi_nn_error unload(void *ctx, graph g);
 
 /* ---- host side: models (docs/models.md) ---- */
-/* Hot swap: replaces the model behind graph g while it serves. name is a
- * GGUF path on the host, as for load_by_name; config (may be NULL / 0) is a
- * graph config over the backend context's, as for load_by_name_with_config,
- * plus "force": true to skip the compatibility check. In order:
+/* Hot swap: replaces the model behind graph g while it serves. name and
+ * config (may be NULL / 0) are read as load_by_name_with_config reads them
+ * (a policy alias or a path under the host's path rules; the config over
+ * the backend context's, within the ceilings, host-only keys refused), plus
+ * "force": true to skip the compatibility check. In order:
  *  1. the new model loads fully while g keeps serving the old one;
  *  2. it must be compatible: the same architecture (general.architecture),
  *     the same vocabulary size and the same special tokens; otherwise the
@@ -189,6 +190,15 @@ WASI_NN_LLAMA_API wasi_nn_error unload(void *ctx, graph g);
 WASI_NN_LLAMA_API wasi_nn_error swap_graph(void *ctx, graph g, const char *name,
                                            uint32_t name_len, const char *config,
                                            uint32_t config_len);
+/* Reads the host's policy again (the WASI_NN_LLAMA_POLICY file, with this
+ * context's init_backend_with_config "policy" section over it) and takes
+ * its model aliases: each graph of ctx loaded by an alias whose path or
+ * config changed is swapped, as swap_graph does (compatibility checked, the
+ * guest's load config kept), to what the alias names now. Ceilings, host
+ * config and path rules stay as ctx opened with. Returns the first
+ * failure; a graph whose swap failed keeps its model, and the next reload
+ * tries again. Not forwarded from guests. */
+WASI_NN_LLAMA_API wasi_nn_error reload_aliases(void *ctx);
 
 /* This library's version, e.g. "0.1.0". */
 WASI_NN_LLAMA_API const char *wasi_nn_llama_version(void);

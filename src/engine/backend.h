@@ -10,9 +10,13 @@
 #include <string_view>
 #include <unordered_map>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "engine/config.h"
 #include "engine/exec_context.h"
 #include "engine/graph.h"
+#include "engine/guest_rules.h"
+#include "engine/policy.h"
 #include "engine/session.h"
 #include "engine/status.h"
 
@@ -43,10 +47,14 @@ public:
     // new one; sessions keep their text history. A load failure or an
     // incompatible model leaves the old model serving.
     Status swap_graph(uint32_t graph, std::string_view name, std::string_view config_json);
-    // The swap itself, for a file already resolved (canonical path) and a
-    // config already layered: what swap_graph calls, and what reloading a
-    // policy alias calls for every graph loaded by that alias.
-    Status swap_model(uint32_t graph, const std::string& canonical_path, const Config& cfg, bool force);
+    // Reads the host's policy again (WASI_NN_LLAMA_POLICY, with this
+    // context's init_backend_with_config section over it) and takes its
+    // model aliases: every graph of this context loaded by an alias whose
+    // path or config changed is swapped to what the alias names now, as
+    // swap_graph would (the guest's load config kept). Ceilings, host
+    // configs and path rules stay as the context opened with. The first
+    // failure is returned; the graphs it concerns keep their model.
+    Status reload_aliases();
 
     Status init_exec(uint32_t graph, uint32_t* exec);
     Status init_exec_with_session(std::string_view session_id, uint32_t* exec);
@@ -81,18 +89,49 @@ private:
     // The call's hold on the handle; not_found once its graph was unloaded,
     // unless the call may still run then (fini_single).
     ExecClaim claim_exec(uint32_t exec, const char* call, bool after_unload = false);
-    // The canonical path of a model file the host names, within model_dirs.
-    Status model_file(std::string_view name, const char* call, std::string* canonical);
     // A model as a graph serves it: shared served model, chat format,
-    // version (number 1; a swap renumbers it).
+    // version (number 1; a swap renumbers it). guest_template: the chat
+    // template is the guest's choice (its config changed it, or it came
+    // inside GGUF bytes the guest sent), so it is rendered under bounds
+    // (sandboxed_call.h).
     Status make_graph_model(const std::string& path, const std::string& share_as, const Config& cfg,
-                            std::shared_ptr<GraphModel>* out);
-    Status register_graph(const std::string& path, const std::string& share_as, const Config& cfg, uint32_t* graph);
+                            bool guest_template, std::shared_ptr<GraphModel>* out);
+    Status register_graph(const std::string& path, const std::string& share_as, const Config& cfg, uint32_t* graph,
+                          bool guest_template, const std::string& alias = "");
+    // Where a guest's model name leads: the file's real path, or why not.
+    Status guest_model_path(const std::string& name, std::string* canonical);
+    // What load_by_name_with_config makes of a name and a graph config (a
+    // policy alias's path and config, or a guest path under the path
+    // rules; the config over the host's, held to the ceilings): the
+    // canonical path, the config, and what else a load needs to know.
+    struct ModelRequest {
+        std::string name;  // as given, without trailing NULs
+        std::string canonical;
+        std::string load_key;  // what repeated loads share a graph by (Graph::load_key)
+        Config cfg;
+        bool by_alias = false;
+        ModelAlias alias;  // what the alias named, when by_alias
+        bool guest_template = false;
+    };
+    Status resolve_model(const std::string& name, std::string_view config_json, const char* call, ModelRequest* out);
+    // The swap itself (backend_swap.cpp), for a model resolve_model found.
+    Status swap_model(uint32_t graph, const ModelRequest& req);
     // After a swap or unload took `old` off a graph: when no other graph of
     // this context serves from its decode loop, the loop forgets this
     // context's sessions (their parked KV is of a model they no longer use).
     void retire_model(const GraphModel& old);
     Status new_exec(std::shared_ptr<Graph> g, std::shared_ptr<Session> s, uint32_t* exec);
+    // backend_limits.cpp: the caps of limits.h on what this context holds
+    // (mu_ held). busy, with a log line naming the cap, when one more graph
+    // served under `served_key`, or one more execution context, would pass.
+    // new_graph false: a swap, which replaces a graph's model (only the
+    // loop cap applies).
+    Status check_graph_room(const std::string& served_key, bool new_graph = true) const;
+    Status check_exec_room() const;
+    // A request's settings and the text it sends, against the caps.
+    Status check_request(const Config& cfg, const char* what) const;
+    // The key of a named session's shared handle on a graph.
+    static std::string session_exec_key(const std::string& session_id, uint32_t graph);
     Status compute_locked(ExecContext& e);
     // backend_turn.cpp: a turn's start (prompt, hand-off to the loop) and end
     // (its record in the session). keep_partial: a stream ended early keeps
@@ -118,18 +157,38 @@ private:
     // there carry this context's tag.
     std::string session_key(const std::string& id) const;
     void forget_sessions(const std::vector<std::string>& ids);
+    bool guest_paths_allowed() const;
+    nlohmann::ordered_json policy_json() const;  // backend_status.cpp
 
-    Config config_;
+    Config config_;  // the host's: defaults, policy, init_backend_with_config
+    // As it was when this context opened, but for its aliases, which
+    // reload_aliases replaces: read through policy().
+    std::shared_ptr<const Policy> policy_;
+    mutable std::mutex policy_mu_;
+    std::shared_ptr<const Policy> policy() const;
+    std::string init_config_;  // init_backend_with_config's text, for reload_aliases
+    GuestLimits limits_;  // what guests' documents are held to
     std::unique_ptr<SessionStore> sessions_;
     std::mutex mu_;
     std::unordered_map<uint32_t, std::shared_ptr<Graph>> graphs_;
     std::unordered_map<uint32_t, std::shared_ptr<ExecContext>> execs_;
+    // Graph handles by what was loaded (Graph::load_key), so that a repeated
+    // load of the same file and config returns the same handle.
+    std::unordered_map<std::string, uint32_t> loads_;
+    // The open handle of each named session on each graph
+    // (session_exec_key), shared by every init on it.
+    std::unordered_map<std::string, uint32_t> session_execs_;
+    // Serialises load_file's lookup and registration, so that two threads
+    // loading the same file at once get one handle.
+    std::mutex load_mu_;
     uint32_t next_graph_ = 0;
-    uint32_t next_exec_ = 0;
+    // From 1: hosts keep "no handle" as 0 (HyperBEAM closes only a non-zero
+    // one), so handle 0 would never be closed.
+    uint32_t next_exec_ = 1;
     int64_t last_graph_ = -1;
     bool shut_down_ = false;
     bool runtime_held_ = false;
-    std::string tag_;
+    std::string tag_;  // this context's tenant, and the prefix of its session keys
 };
 
 }  // namespace wnl

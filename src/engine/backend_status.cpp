@@ -21,6 +21,7 @@ struct GraphView {
     uint32_t id;
     std::shared_ptr<Graph> graph;
     std::shared_ptr<GraphModel> model;  // what it serves now
+    std::string alias;  // Graph::alias, read under Backend::mu_
     LoopSnapshot loop;
 };
 
@@ -114,6 +115,7 @@ ordered_json model_json(const GraphView& v) {
     ordered_json j;
     j["graph"] = v.id;
     j["path"] = i.path;
+    j["alias"] = v.alias.empty() ? ordered_json() : ordered_json(v.alias);
     j["name"] = i.name;
     j["architecture"] = i.architecture;
     j["description"] = i.description;
@@ -135,12 +137,25 @@ ordered_json model_json(const GraphView& v) {
 
 }  // namespace
 
+// What the host's policy lets this context's guests do.
+nlohmann::ordered_json Backend::policy_json() const {
+    ordered_json p;
+    p["sources"] = policy()->sources;
+    p["model_dirs"] = config_.backend.model_dirs;
+    p["guest_paths"] = guest_paths_allowed();
+    p["share_kv"] = config_.backend.share_kv_process ? "process" : "tenant";
+    p["ceilings"] = ordered_json::object();
+    for (const auto& [key, value] : limits_.ceilings) p["ceilings"][key] = value;
+    p["queue_share"] = limits_.queue_share;
+    return p;
+}
+
 Status Backend::backend_status(StatusKind kind, std::string* out) {
     std::vector<GraphView> views;
     std::vector<std::shared_ptr<ExecContext>> execs;
     {
         std::lock_guard<std::mutex> lock(mu_);
-        for (const auto& [id, g] : graphs_) views.push_back({id, g, nullptr, {}});
+        for (const auto& [id, g] : graphs_) views.push_back({id, g, nullptr, g->alias, {}});
         for (const auto& [id, e] : execs_) execs.push_back(e);
     }
     for (auto& v : views) v.model = v.graph->current();
@@ -245,6 +260,12 @@ Status Backend::backend_status(StatusKind kind, std::string* out) {
             j["llama_build_number"] = llama_build_number_value();
             j["graphs"] = ordered_json::array();
             for (const auto& v : views) j["graphs"].push_back(model_json(v));
+            j["aliases"] = ordered_json::array();
+            const std::shared_ptr<const Policy> policy = this->policy();
+            for (const auto& [name, alias] : policy->models) {
+                j["aliases"].push_back({{"name", name}, {"path", alias.path}});
+            }
+            j["policy"] = policy_json();
             // Over the whole process, models still finishing requests included.
             const LoadedCounts loaded = loaded_counts();
             j["process"] = {{"models_loaded", loaded.models}, {"decode_loops", loaded.loops}};

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "engine/backend.h"
+#include "engine/limits.h"
 #include "engine/log.h"
 #include "engine/output_metadata.h"
 #include "engine/prompt_builder.h"
@@ -96,11 +97,18 @@ Status Backend::build_request(ExecContext& e, const GraphModel& m, Turn* turn, b
     Session& session = *e.session;
     Config cfg = m.config;
     std::string err;
-    Status st = apply_config_json(e.options, ConfigScope::request, cfg, &err);
+    Status st = apply_config_json(e.options, ConfigScope::request, cfg, &err, &limits_);
     if (st != Status::ok) {
         log(LogLevel::error, "config", "request options rejected", {{"error", err}});
         return st;
     }
+    st = check_request(cfg, "request options");
+    if (st != Status::ok) return st;
+    // -1 means "up to the ceiling": a request with ignore_eos and context
+    // shifting would otherwise never end. The running-time ceiling applies
+    // unless the request asks for less.
+    cfg.stopping.max_tokens = effective_max_tokens(cfg.stopping.max_tokens, config_.limits);
+    cfg.stopping.max_time_ms = effective_max_time_ms(cfg.stopping.max_time_ms, config_.limits);
     st = build_prompt(m, cfg, session, turn->input, m.served->loop->ctx_per_seq(), &turn->plan, &err);
     if (st != Status::ok) {
         log(LogLevel::error, "session", "prompt rejected", {{"session", session.id}, {"error", err}});
@@ -108,12 +116,30 @@ Status Backend::build_request(ExecContext& e, const GraphModel& m, Turn* turn, b
     }
 
     auto req = std::make_shared<Request>();
+    // The request's setup is its caller's work, here, before the loop sees
+    // it: the sampler (grammar compiled, json_schema converted, the prompt
+    // fed to its history) and the stop strings' automaton.
+    st = make_sampler(m.served->model->get(), cfg.sampling, cfg.stopping.ignore_eos,
+                      static_cast<int32_t>(m.served->loop->ctx_per_seq()), &req->sampler, &err);
+    if (st != Status::ok) {
+        log(LogLevel::error, "config", "sampling settings rejected", {{"session", session.id}, {"error", err}});
+        return st;
+    }
+    accept_prompt(req->sampler.get(), turn->plan.tokens);
+    req->greedy = is_plain_greedy(cfg.sampling);
+    req->has_grammar = !cfg.sampling.grammar.empty() || !cfg.sampling.json_schema.empty();
+    req->stop = StopMatcher(cfg.stopping.stop);
     req->prompt = std::move(turn->plan.tokens);
     req->sampling = cfg.sampling;
     req->stopping = cfg.stopping;
     req->memory = cfg.memory;
     req->priority = cfg.request.priority;
     req->session_key = session_key(session.id);
+    // KV written for one tenant is a prefix for that tenant alone, unless
+    // the host lets its contexts share (share_kv "process").
+    req->tenant = tag_;
+    req->kv_tenant = config_.backend.share_kv_process ? std::string("process") : tag_;
+    req->queue_share = limits_.queue_share;
     req->keep_prefix = turn->plan.system_tokens;
     req->owner = &m;
     // stream_stdout (WasmEdge's stream-stdout): the host's stdout shows the

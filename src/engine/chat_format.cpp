@@ -8,7 +8,7 @@
 
 namespace wnl {
 
-static bool is_builtin_template_name(const std::string& name) {
+bool is_builtin_chat_template(const std::string& name) {
     std::vector<const char*> names(64);
     int32_t n = llama_chat_builtin_templates(names.data(), names.size());
     if (n > static_cast<int32_t>(names.size())) {
@@ -28,7 +28,7 @@ Status ChatFormat::create(const llama_model* model, const std::string& template_
     std::unique_ptr<ChatFormat> f(new ChatFormat());
     // Built-in names go through llama.cpp's non-Jinja formatter, which knows
     // them; everything else is a Jinja template.
-    const bool builtin = !template_override.empty() && is_builtin_template_name(template_override);
+    const bool builtin = !template_override.empty() && is_builtin_chat_template(template_override);
     f->use_jinja_ = template_override.empty() || template_override == "chatml" || !builtin;
     f->sandboxed_ = untrusted && !builtin;
     const auto init_and_probe = [&](ChatFormat& target, std::string* err) -> Status {

@@ -13,6 +13,10 @@ struct llama_model;
 
 namespace wnl {
 
+// One of llama.cpp's built-in template names ("chatml", "llama3", ...), as
+// opposed to a Jinja template.
+bool is_builtin_chat_template(const std::string& name);
+
 struct ChatMessage {
     std::string role;  // system | user | assistant
     std::string content;

@@ -42,9 +42,10 @@ std::shared_ptr<GraphModel> Graph::replace(std::shared_ptr<GraphModel> next,
     // Under mu_, so no request of this graph can be submitted to the old
     // loop after this (while_current).
     *queued = old->served->loop->take_queued(old.get());
-    retired_.erase(std::remove_if(retired_.begin(), retired_.end(), [](const auto& w) { return w.expired(); }),
-                   retired_.end());
-    retired_.push_back(old);
+    retired_.erase(
+        std::remove_if(retired_.begin(), retired_.end(), [](const Retired& r) { return r.model.expired(); }),
+        retired_.end());
+    retired_.push_back({old, old->served.get()});
     return old;
 }
 
@@ -54,9 +55,22 @@ std::shared_ptr<GraphModel> Graph::end() {
     std::shared_ptr<GraphModel> old = std::move(current_);
     if (old) {
         old->served->graphs--;
-        retired_.push_back(old);
+        retired_.push_back({old, old->served.get()});
     }
     return old;
+}
+
+void Graph::served_held(std::unordered_set<const ServedModel*>* held) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (current_) held->insert(current_->served.get());
+    for (const auto& r : retired_) {
+        if (!r.model.expired()) held->insert(r.served);
+    }
+}
+
+bool Graph::serves_key(const std::string& key) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return current_ && current_->served->key == key;
 }
 
 void Graph::swap_loading(const std::string& path) {
@@ -88,7 +102,7 @@ void Graph::swap_refused(const std::string& why) {
 
 SwapReport Graph::swap_report() const {
     SwapReport r;
-    std::vector<std::weak_ptr<GraphModel>> retired;
+    std::vector<Retired> retired;
     {
         std::lock_guard<std::mutex> lock(mu_);
         retired = retired_;
@@ -112,7 +126,7 @@ SwapReport Graph::swap_report() const {
     // Outside the lock: the last reference to a draining model may be this
     // one, and freeing a model stops its decode loop.
     for (const auto& w : retired) {
-        if (auto m = w.lock()) r.draining.push_back({m->version, m->requests.load()});
+        if (auto m = w.model.lock()) r.draining.push_back({m->version, m->requests.load()});
     }
     return r;
 }

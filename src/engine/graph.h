@@ -12,11 +12,13 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "engine/chat_format.h"
 #include "engine/config.h"
 #include "engine/model_registry.h"
+#include "engine/policy.h"
 
 namespace wnl {
 
@@ -98,6 +100,13 @@ class Graph {
 public:
     ~Graph();
     uint32_t id = 0;
+    // Loads of one file with one config in a backend context share the
+    // handle: each adds one here, each unload takes one away, and the handle
+    // ends at zero. Guarded by Backend::mu_.
+    uint32_t loads = 1;
+    std::string load_key;  // canonical path + config; empty for loads from bytes
+    std::string alias;  // the policy's model alias it was loaded by, if any
+    ModelAlias alias_source;  // the alias's path and config then (reload_aliases)
     // Held for the length of a swap: swaps of one graph run one at a time.
     std::mutex swap_mu;
 
@@ -122,6 +131,13 @@ public:
     // finish on it.
     std::shared_ptr<GraphModel> end();
 
+    // The caps (backend_limits.cpp): the served models (decode loops) this
+    // graph holds, the one it serves and those still finishing requests,
+    // added to *held; and whether the one it serves is shared under `key`.
+    // Neither takes a reference, so neither can free a model.
+    void served_held(std::unordered_set<const ServedModel*>* held) const;
+    bool serves_key(const std::string& key) const;
+
     // Swap bookkeeping, for the MODEL status.
     void swap_loading(const std::string& path);
     void swap_done(double duration_ms, uint64_t from, uint64_t to, bool forced, size_t moved);
@@ -132,7 +148,14 @@ private:
     mutable std::mutex mu_;
     std::shared_ptr<GraphModel> current_;
     bool ended_ = false;
-    std::vector<std::weak_ptr<GraphModel>> retired_;  // swapped out; alive while requests run on them
+    // Swapped out or unloaded; alive while requests run on them. The raw
+    // pointer only counts the model's decode loop (served_held), never
+    // dereferenced.
+    struct Retired {
+        std::weak_ptr<GraphModel> model;
+        const ServedModel* served = nullptr;
+    };
+    std::vector<Retired> retired_;
     bool loading_ = false;
     std::string loading_path_;
     std::chrono::steady_clock::time_point loading_since_{};

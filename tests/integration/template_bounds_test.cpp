@@ -4,6 +4,8 @@
 // makes them explode; the process, and everyone else's requests, go on.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -35,15 +37,50 @@ std::string with_template(const std::string& tmpl) {
            json_string(tmpl) + "}";
 }
 
-// Loads by name with `config` as the guest's (graph) config on a backend
-// context that has only logging and threads.
-wasi_nn_error guest_load(const std::string& config, void** ctx, graph* g) {
+// A guest's Jinja in a graph config is refused outright (host-only,
+// docs/security.md §5); the template a guest still controls is the one
+// inside GGUF bytes it sends to load. These models are stories260K's
+// vocabulary with random weights (tools/mkmodel) and the given template.
+std::string model_with_template(const std::string& tmpl) {
+    static int n = 0;
+    char dir[] = "/tmp/wnl-template-XXXXXX";
+    if (!::mkdtemp(dir)) return "";
+    const std::string tfile = std::string(dir) + "/template.jinja";
+    const std::string out = std::string(dir) + "/model-" + std::to_string(++n) + ".gguf";
+    FILE* f = std::fopen(tfile.c_str(), "wb");
+    if (!f) return "";
+    std::fwrite(tmpl.data(), 1, tmpl.size(), f);
+    std::fclose(f);
+    const std::string cmd = std::string("'") + WNL_MKMODEL + "' -q --preset tiny --vocab-from '" +
+                            model_path("stories260K.gguf") + "' --chat-template '@" + tfile + "' -o '" + out + "'";
+    if (std::system(cmd.c_str()) != 0) return "";
+    return out;
+}
+
+std::vector<uint8_t> read_file(const std::string& path) {
+    std::vector<uint8_t> bytes;
+    FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return bytes;
+    uint8_t buf[65536];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.insert(bytes.end(), buf, buf + n);
+    std::fclose(f);
+    return bytes;
+}
+
+// The guest's load: the GGUF bytes with `tmpl` inside, on a backend context
+// that has only greedy sampling, logging and threads.
+wasi_nn_error guest_load(const std::string& tmpl, void** ctx, graph* g) {
     auto& api = WamrApi::get();
     if (api.init_backend_with_config(ctx, kPlain, static_cast<uint32_t>(std::strlen(kPlain))) != success)
         return runtime_error;
-    const std::string model = model_path("stories260K.gguf");
-    return api.load_by_name_with_config(*ctx, model.data(), static_cast<uint32_t>(model.size()), config.data(),
-                                        static_cast<uint32_t>(config.size()), g);
+    const std::string path = model_with_template(tmpl);
+    EXPECT_FALSE(path.empty()) << "mkmodel failed";
+    std::vector<uint8_t> bytes = read_file(path);
+    EXPECT_FALSE(bytes.empty());
+    graph_builder b{bytes.data(), static_cast<uint32_t>(bytes.size())};
+    graph_builder_array arr{&b, 1};
+    return api.load(*ctx, &arr, ggml, cpu, g);
 }
 
 // A well-behaved neighbour still gets its greedy reply.
@@ -65,7 +102,7 @@ const char* kCustom =
 TEST(TemplateBounds, EndlessLoopTemplateIsRefusedAtLoad) {
     void* ctx = nullptr;
     graph g = 0;
-    wasi_nn_error rc = guest_load(with_template("{% for i in range(1000000000) %}xxxxxxxxxxxxxxxx{% endfor %}"), &ctx, &g);
+    wasi_nn_error rc = guest_load("{% for i in range(1000000000) %}xxxxxxxxxxxxxxxx{% endfor %}", &ctx, &g);
     EXPECT_EQ(rc, invalid_argument);
     WamrApi::get().deinit_backend(ctx);
     expect_neighbour_served();
@@ -78,23 +115,39 @@ TEST(TemplateBounds, DeeplyNestedTemplateIsRefusedAtLoad) {
     for (int i = 0; i < 100000; ++i) tmpl += "{% endif %}";
     void* ctx = nullptr;
     graph g = 0;
-    EXPECT_EQ(guest_load(with_template(tmpl), &ctx, &g), invalid_argument);
+    EXPECT_EQ(guest_load(tmpl, &ctx, &g), invalid_argument);
     WamrApi::get().deinit_backend(ctx);
     std::string parens(200000, '(');
-    EXPECT_EQ(guest_load(with_template("{{ " + parens + " }}"), &ctx, &g), invalid_argument);
+    EXPECT_EQ(guest_load("{{ " + parens + " }}", &ctx, &g), invalid_argument);
     WamrApi::get().deinit_backend(ctx);
     expect_neighbour_served();
 }
 
-// The same custom template gives the same replies whether the guest sent it
-// (rendered in a child) or the host did (rendered in place).
+// A guest's Jinja in its graph config is host-only: refused before any
+// template work.
+TEST(TemplateBounds, JinjaInAGuestConfigIsRefused) {
+    void* ctx = nullptr;
+    auto& api = WamrApi::get();
+    ASSERT_EQ(api.init_backend_with_config(&ctx, kPlain, static_cast<uint32_t>(std::strlen(kPlain))), success);
+    const std::string model = model_path("stories260K.gguf");
+    const std::string cfg = with_template("{% for i in range(1000000000) %}x{% endfor %}");
+    graph g = 0;
+    EXPECT_EQ(api.load_by_name_with_config(ctx, model.data(), static_cast<uint32_t>(model.size()), cfg.data(),
+                                           static_cast<uint32_t>(cfg.size()), &g),
+              invalid_argument);
+    api.deinit_backend(ctx);
+    expect_neighbour_served();
+}
+
+// The same GGUF gives the same replies whether the guest sent its bytes (its
+// template rendered in a child) or the host named its file (in place).
 TEST(TemplateBounds, GuestTemplateRendersLikeTheHostsOwn) {
-    const std::string cfg = with_template(kCustom);
-    WamrSession host(model_path("stories260K.gguf"), cfg);  // backend config: the host's
-    ASSERT_EQ(host.load_status(), success);
     void* ctx = nullptr;
     graph g = 0;
-    ASSERT_EQ(guest_load(cfg, &ctx, &g), success);
+    ASSERT_EQ(guest_load(kCustom, &ctx, &g), success);
+    const std::string path = model_with_template(kCustom);  // byte-identical: mkmodel is deterministic
+    WamrSession host(path, kPlain);
+    ASSERT_EQ(host.load_status(), success);
     auto& api = WamrApi::get();
     graph_execution_context ge = 0;
     ASSERT_EQ(api.init_execution_context_with_session_id(ctx, "guest", &ge), success);
@@ -130,7 +183,7 @@ TEST(TemplateBounds, TemplateThatExplodesLaterFailsOnlyThatTurn) {
     const std::string tmpl = std::string("{% if 'boom' in messages[-1].content %}{% for i in range(1000000000) %}x{% endfor %}{% endif %}") + kCustom;
     void* ctx = nullptr;
     graph g = 0;
-    ASSERT_EQ(guest_load(with_template(tmpl), &ctx, &g), success);
+    ASSERT_EQ(guest_load(tmpl, &ctx, &g), success);
     auto& api = WamrApi::get();
     graph_execution_context e = 0;
     ASSERT_EQ(api.init_execution_context_with_session_id(ctx, "s", &e), success);
