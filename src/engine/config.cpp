@@ -429,6 +429,7 @@ const std::unordered_map<std::string, Setting>& settings() {
         {"chat_template", {Group::model, [](C& c, V v) { c.model.chat_template = v.string(); }}},
         {"system_prompt", {Group::model, [](C& c, V v) { c.model.system_prompt = v.string(); }}},
         {"rpc_servers", {Group::model, [](C& c, V v) { c.model.rpc_servers = v.list(); }}},
+        {"force", {Group::model, [](C& c, V v) { c.model.swap_force = v.boolean(); }}},
 
         // sampling
         {"temp", {Group::sampling, [](C& c, V v) { c.sampling.temp = v.real(0); }}},
