@@ -92,9 +92,9 @@ inline void use_fixed_mmap_threshold() {
 #endif
 }
 
-// ASan keeps freed memory in quarantine, so RSS says nothing about what was
-// freed there.
-#if defined(__SANITIZE_ADDRESS__)
+// ASan keeps freed memory in quarantine, and TSan's allocator and shadow
+// grow on their own, so RSS says nothing about what was freed there.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool kRssMeaningful = false;
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
