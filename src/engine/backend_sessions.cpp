@@ -31,7 +31,9 @@ void Backend::forget_keys(const std::vector<std::string>& keys) {
         for (const auto& [gid, g] : graphs_) graphs.push_back(g);
     }
     for (const auto& g : graphs) {
-        for (const auto& key : keys) g->served->loop->forget_session(key);
+        auto m = g->current();
+        if (!m) continue;
+        for (const auto& key : keys) m->served->loop->forget_session(key);
     }
 }
 
@@ -43,7 +45,9 @@ void Backend::save_stored_sessions() {
     }
     std::set<DecodeLoop*> loops;
     for (const auto& g : graphs) {
-        DecodeLoop* loop = g->served->loop.get();
+        auto m = g->current();
+        if (!m) continue;
+        DecodeLoop* loop = m->served->loop.get();
         if (!loops.insert(loop).second) continue;
         if (!loop->save_sessions(store_->key_prefix(), std::chrono::seconds(10))) {
             log(LogLevel::warn, "store", "deinit: the decode loop did not hand over its sessions' KV in time");

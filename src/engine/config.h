@@ -48,6 +48,9 @@ struct ModelConfig {
     std::string system_prompt;
     std::vector<std::string> rpc_servers;  // host:port
     PromptMode mode = PromptMode::automatic;
+    // swap_graph's "force": replace the model even when it is not
+    // compatible. Read only from swap_graph's own config.
+    bool swap_force = false;
 };
 
 struct SamplingConfig {

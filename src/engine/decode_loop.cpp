@@ -5,6 +5,7 @@
 #include "engine/decode_loop.h"
 
 #include <algorithm>
+#include <limits>
 #include <new>
 #include <sstream>
 #include <system_error>
@@ -59,7 +60,7 @@ static KvModelIdentity kv_identity_of(const ModelInfo& m, const LoopSettings& s,
     KvModelIdentity id;
     id.path = m.path;
     id.file_bytes = m.file_bytes;
-    id.file_mtime_ns = m.file_mtime_ns;
+    id.file_mtime_ns = m.mtime_ns;
     id.name = m.name;
     id.architecture = m.architecture;
     id.n_vocab = m.n_vocab;
@@ -273,13 +274,16 @@ Status DecodeLoop::submit(const std::shared_ptr<Request>& req, std::string* erro
         // queue_size counts requests that wait; one a free slot takes at
         // once never waits.
         const size_t free_slots = embedding_ ? embed_room() : slots_.size() - busy_slots_;
-        if (queue_->over_share(*req, free_slots)) {
+        // A request a swap handed back was within both once: it is not
+        // refused for them again.
+        if (!req->resubmitted && queue_->over_share(*req, free_slots)) {
             stats_.counters.rejected++;
             *error = "this backend context holds its share of the queue (queue_share " +
                      std::to_string(req->queue_share) + " of " + std::to_string(queue_->settings().capacity) + ")";
             return Status::busy;
         }
-        if (!queue_->push(req, Clock::now(), free_slots)) {
+        const size_t room = req->resubmitted ? std::numeric_limits<size_t>::max() / 2 : free_slots;
+        if (!queue_->push(req, Clock::now(), room)) {
             stats_.counters.rejected++;
             *error = "queue full (" + std::to_string(queue_->settings().capacity) + " waiting)";
             return Status::busy;
@@ -292,6 +296,13 @@ Status DecodeLoop::submit(const std::shared_ptr<Request>& req, std::string* erro
     }
     cv_.notify_all();
     return Status::ok;
+}
+
+std::vector<std::shared_ptr<Request>> DecodeLoop::take_queued(const void* owner) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto taken = queue_->take_owned_by(owner);
+    stats_.counters.handed_back += taken.size();
+    return taken;
 }
 
 LoopSnapshot DecodeLoop::snapshot() const {

@@ -90,9 +90,13 @@ public:
     DecodeLoop(const DecodeLoop&) = delete;
     DecodeLoop& operator=(const DecodeLoop&) = delete;
 
-    // Queues the request; busy when the queue is full. The caller then
-    // waits on the request itself.
+    // Queues the request; busy when the queue is full (a resubmitted one
+    // is never refused for that). The caller then waits on the request
+    // itself.
     Status submit(const std::shared_ptr<Request>& req, std::string* error);
+    // Takes the queued requests built for `owner` out of the queue, not
+    // started; requests already in a slot run on. For a swap.
+    std::vector<std::shared_ptr<Request>> take_queued(const void* owner);
 
     const Model& model() const { return *model_; }
     uint32_t ctx_per_seq() const { return ctx_per_seq_; }

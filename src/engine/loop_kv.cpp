@@ -36,7 +36,10 @@ void DecodeLoop::apply_forgets() {
     for (const auto& key : keys) {
         cache_->erase(key);
         for (auto& slot : slots_) {
-            if (!slot.req && slot.session == key) {
+            if (slot.session != key) continue;
+            if (slot.req) {
+                slot.forget_session = true;
+            } else {
                 slot.session.clear();
                 slot.kv_sink.reset();
             }

@@ -300,6 +300,11 @@ void DecodeLoop::finish(Slot& slot, Status status, const std::string& stop_reaso
         llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
         slot.cached.clear();
     }
+    if (slot.forget_session) {
+        slot.session.clear();
+        slot.kv_sink.reset();
+    }
+    slot.forget_session = false;
     // Freed with the request, on the caller's thread (a grammar's teardown
     // is the guest's cost, not the loop's).
     r.sampler = std::move(slot.sampler);

@@ -38,6 +38,10 @@ struct RequestResult {
     double queue_ms = 0;
     double prefill_ms = 0;
     double decode_ms = 0;
+    // Internal, never seen by a caller's caller: the request was still
+    // queued when a swap replaced its graph's model, and was handed back
+    // unstarted so that its turn starts again on the new model.
+    bool moved = false;
 };
 
 struct Request {
@@ -49,6 +53,12 @@ struct Request {
     Priority priority = Priority::normal;
     Clock::time_point deadline = Clock::time_point::max();  // to be admitted by
     std::string session_key;  // for fair scheduling and KV affinity
+    // The graph's model it was built for (a GraphModel): a swap takes that
+    // model's queued requests back by it (DecodeLoop::take_queued).
+    const void* owner = nullptr;
+    // Handed back by a swap and submitted again: it was within a queue's
+    // capacity once and is not refused for it again.
+    bool resubmitted = false;
     std::string tenant;  // the backend context: its share of the queue
     // Whose KV this request may reuse as a prefix: its own tenant's, or a
     // name several tenants share (share_kv "process").
