@@ -65,7 +65,8 @@ if [ "${SKIP_SANITIZERS:-0}" != 1 ]; then
   unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
   export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
   # Left out under TSan: the install and model-maker tests (build tools, not
-  # threads), the crash test (as under ASan) and the long single-caller runs, which an instrumented llama.cpp
+  # threads), the crash test (as under ASan) and the long single-caller runs,
+  # which an instrumented llama.cpp
   # makes take many minutes; the plain and ASan passes run them.
   CTEST_EXCLUDE="tools.install|tools.mkmodel|Greedy|Memory.Twenty|Memory.TwoHundred|Memory.TenThousand|Durable.CrashSafety" LLAMA_VARIANT=tsan \
     tally "TSan build + tests" run_suite build-tsan -DWASI_NN_LLAMA_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo
