@@ -103,6 +103,7 @@ struct BackendConfig {
     int32_t queue_warning_threshold = 0;  // 0 = off
     int32_t queue_reject_threshold = 0;  // 0 = queue_size
     std::vector<std::string> model_dirs;  // allow-list; empty = any path
+    bool threads_exact = false;  // keep threads/threads_batch above the usable CPUs, never narrow them
 };
 
 struct LoggingConfig {

@@ -24,7 +24,8 @@ ThreadGovernor::ThreadGovernor(int max_width, GovernorParams p) : max_width_(std
 bool ThreadGovernor::possible(Move m) const {
     switch (m) {
         case Move::down: return cur_.width > 1;
-        case Move::up: return cur_.width < max_width_;
+        // No CPU was idle: more threads would share them with the others.
+        case Move::up: return cur_.width < max_width_ && !(idle_cpus_ >= 0 && idle_cpus_ < p_.idle_none);
         case Move::poll: return cur_.width > 1;  // one thread has no workers to poll
     }
     return false;
@@ -108,7 +109,11 @@ ThreadChoice ThreadGovernor::choose(int n_tokens, int wanted) {
             chain_down_ = 0;
             continue_.reset();
             if (!triggered) schedule(0);
-        } else if (count(n_tokens) >= static_cast<size_t>(p_.min_samples) && differ(alt, cur_, wanted)) {
+        } else if ((n_tokens == last_observed_ || n_tokens == 1) &&
+                   count(n_tokens) >= static_cast<size_t>(p_.min_samples) && differ(alt, cur_, wanted)) {
+            // A step of the size the last one had, or of one token (one
+            // request generating): the next steps are likely of that size
+            // too, so the probe can finish soon (a prompt's chunk comes once).
             probe_ = Probe{};
             probe_.active = true;
             probe_.move = m;
@@ -138,11 +143,24 @@ ThreadChoice ThreadGovernor::choose(int n_tokens, int wanted) {
 
 void ThreadGovernor::discard() { pending_ = false; }
 
+void ThreadGovernor::set_idle_cpus(double idle) {
+    idle_cpus_ = idle;
+    if (idle >= 0 && idle < p_.idle_none) wider_lost_while_idle_ = false;
+    // A CPU fell idle while narrowed (another process left): probe wider
+    // now rather than at the next scheduled probe.
+    if (idle >= p_.idle_free && possible(Move::up) && !wider_lost_while_idle_ && !probe_.active &&
+        !onset_pending_ && !poll_pending_ && chain_down_ == 0) {
+        continue_ = Move::up;
+        next_probe_at_ = clock_ms_;
+    }
+}
+
 GovernorEvent ThreadGovernor::observe(double ms) {
     GovernorEvent ev;
     if (!pending_) return ev;
     pending_ = false;
     clock_ms_ += ms;
+    last_observed_ = last_n_tokens_;
     if (last_probe_ && probe_.active) {
         probe_.ms.push_back(ms);
         const double current = current_median(probe_.n_tokens);
@@ -206,6 +224,7 @@ GovernorEvent ThreadGovernor::finish_probe(bool won, double current, double prob
             case Move::poll: (probe_.alt.quiet ? stats_.quieted : stats_.unquieted)++; break;
         }
         cur_ = probe_.alt;
+        if (cur_.width == max_width_) idle_cpus_ = -1;  // only used while narrowed
         samples_.clear();
         for (double ms : probe_.ms) samples_.push_back({probe_.n_tokens, ms});
         interval_ms_ = 0;
@@ -225,7 +244,8 @@ GovernorEvent ThreadGovernor::finish_probe(bool won, double current, double prob
             chain_down_ = (probe_.alt.width + 1) / 2;
             chain_after_onset_ = probe_.after_onset;
         } else {
-            if (probe_.after_onset && probe_.move == Move::down && possible(Move::poll) && !cur_.quiet) {
+            if (probe_.move == Move::up && idle_cpus_ >= p_.idle_none) wider_lost_while_idle_ = true;
+        if (probe_.after_onset && probe_.move == Move::down && possible(Move::poll) && !cur_.quiet) {
                 poll_pending_ = true;  // fewer threads did not help: try quiet pools
             }
             schedule(cost);

@@ -19,7 +19,10 @@
 //   won is followed at once by the next in the same direction.
 // Steps are compared only with steps of the same size (tokens in the
 // batch), taken close together, so that batch shape and context depth
-// drift do not decide.
+// drift do not decide. While narrowed, it also takes a hint of how many of
+// the process's CPUs were idle lately (IdleCpus): none, and it does not
+// probe wider (that would surely lose, and a collapsed step can cost more
+// than ten good ones); one or more, and it probes wider at once.
 //
 // A pure class: the caller measures and applies; tests feed it synthetic
 // step times.
@@ -45,11 +48,13 @@ struct GovernorParams {
     double give_up = 1.5;       // a probe step this many times the current median loses at once
     double onset = 1.6;         // three steps this many times the earlier median: others took CPUs
     int probe_steps = 3;        // steps a probe runs when it does not give up earlier
-    int min_samples = 3;        // steps of the size a probe compares, at the current setting
-    int probe_patience = 16;    // steps a probe waits for one of its size before it is dropped
+    int min_samples = 1;        // steps of the size a probe compares, at the current setting
+    int probe_patience = 8;     // steps a probe waits for one of its size before it is dropped
     double min_interval_ms = 200;  // of step time between scheduled probes...
     double max_interval_ms = 10000;
     double budget = 0.02;       // ...so that lost probes cost at most this share of it
+    double idle_none = 0.5;     // idle CPUs below this: a wider probe cannot win
+    double idle_free = 0.9;     // idle CPUs from this: probe wider at once
 };
 
 struct GovernorStats {
@@ -83,6 +88,11 @@ public:
     // The step did not run as chosen (another model's loop was given part of
     // the CPUs, or the decode failed): it tells nothing.
     void discard();
+    // How many of the process's CPUs were idle lately, on average; negative:
+    // unknown (then wider probes follow the schedule alone).
+    void set_idle_cpus(double idle);
+    // Whether set_idle_cpus() would change anything now (it is narrowed).
+    bool wants_idle_cpus() const { return cur_.width < max_width_; }
 
     ThreadChoice current() const { return cur_; }
     bool probing() const { return probe_.active; }
@@ -133,7 +143,10 @@ private:
     // The step chosen last: its size and whether it was a probe step.
     int last_n_tokens_ = 0;
     bool last_probe_ = false;
+    int last_observed_ = -1;  // the size of the last step observed
     bool pending_ = false;
+    double idle_cpus_ = -1;
+    bool wider_lost_while_idle_ = false;  // no early wider probe again until the CPUs were all busy
     GovernorStats stats_;
 };
 

@@ -20,7 +20,11 @@ json performance(WamrSession& s) {
     return json::parse(buf.data());
 }
 
-const char* kConfig = "{\"temp\":0,\"max_tokens\":150,\"ignore_eos\":true,\"logging\":{\"level\":\"warn\"}}";
+// threads_exact: the loops keep every usable CPU they default to, whatever
+// other processes on the machine do (the thread governor would otherwise
+// narrow them on a busy host, and then they might fit side by side).
+const char* kConfig =
+    "{\"temp\":0,\"max_tokens\":150,\"ignore_eos\":true,\"threads_exact\":true,\"logging\":{\"level\":\"warn\"}}";
 
 std::vector<std::string> generate(WamrSession& s, int turns) {
     std::vector<std::string> replies;

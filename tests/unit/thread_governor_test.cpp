@@ -283,7 +283,9 @@ TEST(ThreadGovernor, DiscardedStepsTeachNothing) {
 }
 
 TEST(ThreadGovernor, AProbeWhoseSizeStopsComingIsDropped) {
-    ThreadGovernor g(2);
+    GovernorParams p;
+    p.min_samples = 3;
+    ThreadGovernor g(2, p);
     Host h;
     h.free = 1;
     h.jitter = 0;
@@ -299,7 +301,7 @@ TEST(ThreadGovernor, AProbeWhoseSizeStopsComingIsDropped) {
     // ...then only 5-token steps: they run at the current setting while the
     // probe waits for its size; it is dropped without a decision, and the
     // 5-token steps get a probe of their own, which finds the busy host.
-    for (int i = 0; i < 17; ++i) {
+    for (int i = 0; i <= p.probe_patience; ++i) {
         c = g.choose(5, 2);
         EXPECT_EQ(c.width, 2) << "step " << i;
         g.observe(h.step(5, c));
@@ -329,4 +331,110 @@ TEST(ThreadGovernor, EventsSayWhatWasDecided) {
     EXPECT_EQ(won.to, (ThreadChoice{1, false}));
     EXPECT_GT(won.current_ms, won.probe_ms * 2);
     EXPECT_GT(won.next_probe_in_ms, 0);
+}
+
+// The idle-CPU hint while narrowed.
+TEST(ThreadGovernor, WhileNoCpuIsIdleItDoesNotProbeWider) {
+    ThreadGovernor g(2);
+    Host h;
+    h.free = 1;
+    h.collapse = 16;  // a busy host where a step on too many threads costs 16 good ones
+    run(g, h, 12);
+    ASSERT_EQ(g.current().width, 1);
+    const uint64_t probes = g.stats().probes;
+    double spent = 0;
+    for (int i = 0; i < 5000; ++i) {
+        g.set_idle_cpus(0.05);
+        const ThreadChoice c = g.choose(1, 2);
+        EXPECT_EQ(c.width, 1) << "step " << i;
+        const double ms = h.step(1, c);
+        g.observe(ms);
+        spent += ms;
+    }
+    EXPECT_EQ(g.stats().probes, probes);
+    EXPECT_LT(spent, 1.03 * ideal_ms(h, 5000, 1));
+}
+
+TEST(ThreadGovernor, WithoutTheHintProbingWiderCostsAtMostTheMaximalInterval) {
+    // The same host, no hint: the probes wider follow the schedule, whose
+    // longest wait bounds their cost (one collapsed step per 10 s of steps).
+    ThreadGovernor g(2);
+    Host h;
+    h.free = 1;
+    h.collapse = 16;
+    run(g, h, 12);
+    ASSERT_EQ(g.current().width, 1);
+    Steps r = run(g, h, 20000);
+    const double one_collapsed = h.one_thread_ms / std::pow(2, 0.7) * 16;
+    const double probes = std::ceil(r.total_ms / GovernorParams{}.max_interval_ms) + 2;
+    EXPECT_LT(r.total_ms, ideal_ms(h, 20000, 1) * 1.01 + probes * one_collapsed);
+    EXPECT_EQ(g.current().width, 1);
+}
+
+TEST(ThreadGovernor, ACpuFallingIdleIsProbedAtOnce) {
+    ThreadGovernor g(2);
+    Host h;
+    h.free = 1;
+    run(g, h, 12);
+    ASSERT_EQ(g.current().width, 1);
+    for (int i = 0; i < 3000; ++i) {
+        g.set_idle_cpus(0.0);
+        const ThreadChoice c = g.choose(1, 2);
+        g.observe(h.step(1, c));
+    }
+    ASSERT_EQ(g.current().width, 1);
+    h.free = 2;  // the other process left: its CPU is idle
+    int steps = 0;
+    while (g.current().width != 2 && steps < 100) {
+        g.set_idle_cpus(1.0);
+        const ThreadChoice c = g.choose(1, 2);
+        g.observe(h.step(1, c));
+        ++steps;
+    }
+    EXPECT_EQ(g.current().width, 2);
+    EXPECT_LE(steps, 5);
+}
+
+TEST(ThreadGovernor, AnIdleCpuThatDoesNotHelpIsNotProbedOverAndOver) {
+    // Idle CPUs that our threads cannot use (a hyperthread sibling of a busy
+    // core, another cgroup's quota): the wider probe loses once, then waits
+    // for the schedule like any other.
+    ThreadGovernor g(2);
+    Host h;
+    h.free = 1;
+    run(g, h, 12);
+    ASSERT_EQ(g.current().width, 1);
+    const uint64_t before = g.stats().probes;
+    for (int i = 0; i < 200; ++i) {
+        g.set_idle_cpus(1.0);
+        const ThreadChoice c = g.choose(1, 2);
+        g.observe(h.step(1, c));
+    }
+    EXPECT_EQ(g.current().width, 1);
+    EXPECT_LE(g.stats().probes - before, 2u);
+}
+
+TEST(ThreadGovernor, AProbeStartsOnAStepOfTheSizeBeforeIt) {
+    // A request: one prompt step (2 tokens), then single-token steps. The
+    // probe must not start on the prompt step, whose size does not come
+    // again, but on a single-token step.
+    ThreadGovernor g(2);
+    Host h;
+    h.free = 1;
+    h.jitter = 0;
+    std::vector<int> widths;
+    for (int request = 0; request < 2; ++request) {
+        const int n = request == 0 ? 2 : 8;  // the warm-up is short
+        for (int i = 0; i < n; ++i) {
+            const int tokens = i == 0 ? 2 : 1;
+            const ThreadChoice c = g.choose(tokens, 2);
+            if (request == 1) widths.push_back(c.width);
+            g.observe(h.step(tokens, c));
+        }
+    }
+    // Second request: the prompt on 2 threads (it follows a step of
+    // another size), then the probe on one thread from the first
+    // single-token step on, which wins, and one thread for good.
+    EXPECT_EQ(widths, (std::vector<int>{2, 1, 1, 1, 1, 1, 1, 1}));
+    EXPECT_EQ(g.current().width, 1);
 }
