@@ -6,13 +6,26 @@
  *
  * Differences from the WAMR 2.4 ABI (wasi_nn_llamacpp.h):
  *  - error numbers: timeout 3, runtime_error 4, ... security 8, unknown 9;
- *  - tensor types include bf16 (3), so u8 is 4;
- *  - tensor_data is a bare pointer: a u8 input's length is the product of its
- *    dimensions, or, when no dimensions are given, the data is a
- *    NUL-terminated string of at most WASI_NN_LEGACY_MAX_PROMPT bytes;
+ *  - tensor types: two numberings are accepted (below). Text is u8 (4) in
+ *    WAMR's ephemeral numbering or up8 (2) in the original header's;
+ *  - tensor_data is a bare pointer: a text input's length is the product of
+ *    its dimensions, or, when no dimensions are given, the data is a
+ *    NUL-terminated string of at most WASI_NN_LEGACY_MAX_PROMPT bytes. A
+ *    tensor of any other type without dimensions is read as such a string
+ *    too, as the original library did; with dimensions it is refused;
  *  - output: *out_size is the capacity on entry; on success the text and a
- *    terminating NUL are written and *out_size counts both.
- * The rules in docs/abi.md otherwise apply unchanged.
+ *    terminating NUL are written and *out_size counts both;
+ *  - run_inference: a runtime config that is not JSON at all runs the request
+ *    with the graph's settings (and logs a warning), as the original did.
+ * As in both ABIs: strings that come with a length are read up to their
+ * first NUL or their length, whichever comes first, and a NULL one is absent
+ * whatever its length (so a 7-argument run_inference call is safe);
+ * execution-context handles start at 1; a repeated load of the same file and
+ * config, or init of a named session that has a handle, returns the same
+ * handle (counted: each unload or close takes one away).
+ * The rules in docs/abi.md otherwise apply unchanged; its "Differences from
+ * the original library" lists what this library does differently from the
+ * original wasi_nn_backend.
  */
 #ifndef WASI_NN_BACKEND_H
 #define WASI_NN_BACKEND_H
@@ -54,7 +67,27 @@ typedef struct {
     uint32_t size;
 } tensor_dimensions;
 
+/*
+ * tensor_type. The library accepts both numberings at run time; this header
+ * declares one of them for the host's source:
+ *  - by default WAMR's ephemeral numbering, as WAMR builds it with
+ *    WASM_ENABLE_WASI_EPHEMERAL_NN: fp16 0, fp32 1, fp64 2, bf16 3, u8 4,
+ *    i32 5, i64 6;
+ *  - the original wasi_nn_backend header's, built without
+ *    WASM_ENABLE_WASI_EPHEMERAL_NN: fp16 0, fp32 1, up8 2, ip32 3. Define
+ *    WASI_NN_BACKEND_ORIGINAL_TENSOR_TYPES, or WASM_ENABLE_WASI_EPHEMERAL_NN
+ *    as 0 as WAMR's build does, before including this header to get it.
+ * The numbers of the byte (text) type in each, whatever this header declares:
+ */
+#define WASI_NN_EPHEMERAL_TENSOR_TYPE_U8 4
+#define WASI_NN_ORIGINAL_TENSOR_TYPE_UP8 2
+
+#if defined(WASI_NN_BACKEND_ORIGINAL_TENSOR_TYPES) || \
+    (defined(WASM_ENABLE_WASI_EPHEMERAL_NN) && WASM_ENABLE_WASI_EPHEMERAL_NN == 0)
+typedef enum { fp16 = 0, fp32, up8, ip32 } tensor_type;
+#else
 typedef enum { fp16 = 0, fp32, fp64, bf16, u8, i32, i64 } tensor_type;
+#endif
 
 typedef uint8_t *tensor_data;
 

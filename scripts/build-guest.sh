@@ -15,7 +15,8 @@
 # Toolchain (Debian bookworm packages, installed with apt-get only if
 # missing): clang-16, lld-16 (wasm-ld), wasi-libc, libclang-rt-16-dev-wasm32.
 # The import check is scripts/wasm_imports.py (python3, standard library).
-# iwasm itself is NOT built or run here; see docs/wamr.md.
+# iwasm is built by scripts/wamr.sh; scripts/test.sh then runs this guest on
+# it (tests/wamr, docs/wamr.md).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

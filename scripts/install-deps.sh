@@ -2,9 +2,12 @@
 # Installs the Debian packages the build and tests need, only those missing.
 #   g++, cmake, ninja: the build; git, nodejs, npm: fetching llama.cpp from
 #   the npm package; googletest: the tests; python3: the wasm import check;
-#   binutils (nm): the symbol-table test; pkg-config: the install test.
+#   binutils (nm): the symbol-table test; pkg-config: the install test;
+#   clang, libclang-rt-dev (libFuzzer and clang's sanitizer runtimes): the
+#   fuzz harnesses (scripts/fuzz.sh).
+#   erlang-dev (erl_nif.h), erlang-nox (erl): the Erlang NIF test.
 set -euo pipefail
-PACKAGES=(g++ cmake ninja-build git nodejs npm libgtest-dev googletest python3 binutils pkg-config)
+PACKAGES=(g++ cmake ninja-build git nodejs npm libgtest-dev googletest python3 binutils pkg-config clang libclang-rt-dev erlang-dev erlang-nox)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

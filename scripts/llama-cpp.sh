@@ -54,9 +54,28 @@ fetch_source() {
   log "source at $SRC (commit $LLAMA_COMMIT)"
 }
 
+# ggml's AMX kernels (compiled in by GGML_NATIVE on a CPU that reports AMX)
+# crash at this commit: SIGSEGV in ggml_backend_amx_mul_mat on the first
+# q8_0 matmul, in llama.cpp's own tools as in our library. They are left out
+# on such CPUs; elsewhere the flags would change nothing and are not passed,
+# so a cache built on a machine without AMX stays valid.
+arch_flags() {
+  if [ "$(uname -m)" = x86_64 ] && grep -qw amx_int8 /proc/cpuinfo 2>/dev/null; then
+    echo "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+  fi
+}
+
 configure() {
-  if [ -f "$BUILD/build.ninja" ]; then return; fi
+  local flags; flags=$(arch_flags)
+  # A build configured with other compiler flags is configured again (and
+  # so rebuilt); one without a record was made with none.
+  local have=""; [ -f "$PREFIX/arch-flags" ] && have=$(cat "$PREFIX/arch-flags")
+  if [ -f "$BUILD/build.ninja" ] && [ "$have" = "$flags" ]; then return; fi
   local extra=()
+  if [ -n "$flags" ]; then
+    extra+=("-DCMAKE_C_FLAGS=$flags" "-DCMAKE_CXX_FLAGS=$flags")
+    log "CPU reports AMX: building without ggml's AMX kernels ($flags)"
+  fi
   case "$VARIANT" in
     cpu) ;;
     cuda) extra+=(-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}") ;;
@@ -82,6 +101,7 @@ configure() {
     -DLLAMA_BUILD_UI=OFF \
     -DLLAMA_USE_PREBUILT_UI=OFF \
     "${extra[@]}" >"$PREFIX/configure.log" 2>&1 || { cat "$PREFIX/configure.log" >&2; exit 1; }
+  echo "$flags" >"$PREFIX/arch-flags"
 }
 
 build() {

@@ -2,8 +2,10 @@
 # Runs every test: unit, integration on ../shared/models, the C programs that
 # dlopen each library, the symbol tables, the tools; then the same suite
 # under ASan+UBSan, and under TSan (with llama.cpp itself instrumented, so
-# that its own synchronisation is seen); then builds the wasm guest and
-# checks its imports.
+# that its own synchronisation is seen); then runs the fuzz harnesses for a
+# minute each; then builds the wasm guest and checks its imports; then builds
+# WAMR 2.4.5's iwasm (scripts/wamr.sh, cached) and runs the guest on it and
+# the multi-instance host (label wamr).
 #   SKIP_SANITIZERS=1 scripts/test.sh   # the plain build only
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +34,16 @@ tally() {  # tally NAME COMMAND...: runs a stage, counts ctest's results
 run_suite() {  # run_suite BUILD_DIR [cmake args]
   local dir=$1; shift
   BUILD_DIR=$dir scripts/build.sh "$@" || return 1
-  (cd "$dir" && ctest --output-on-failure -j2 --timeout 900 ${CTEST_EXCLUDE:+-E "$CTEST_EXCLUDE"})
+  (cd "$dir" && ctest --output-on-failure -j2 --timeout 900 -LE wamr ${CTEST_EXCLUDE:+-E "$CTEST_EXCLUDE"})
+}
+
+# The guest on a real WAMR: the plain build, configured with the WAMR prefix,
+# runs the tests labelled wamr (tests/wamr) against build/guest/chat.wasm.
+wamr_suite() {
+  local prefix
+  prefix=$(scripts/wamr.sh | tail -n 1) || return 1
+  BUILD_DIR=build scripts/build.sh -DWASI_NN_LLAMA_WAMR_DIR="$prefix" || return 1
+  (cd build && ctest --output-on-failure --timeout 900 -L wamr)
 }
 
 tally "build + tests" run_suite build
@@ -56,8 +67,15 @@ if [ "${SKIP_SANITIZERS:-0}" != 1 ]; then
   CTEST_EXCLUDE="tools.install|tools.mkmodel|Greedy|Memory.Twenty|Memory.TwoHundred|Memory.TenThousand" LLAMA_VARIANT=tsan \
     tally "TSan build + tests" run_suite build-tsan -DWASI_NN_LLAMA_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo
   unset TSAN_OPTIONS
+  # libFuzzer harnesses (tests/fuzz, docs/security.md "Fuzzing"), clang with
+  # ASan+UBSan, FUZZ_TIME seconds each from the committed seeds. A finding
+  # fails the stage and its reproducer is printed. LeakSanitizer checks once
+  # per harness, at exit: one stop-the-world each, which has not failed here
+  # the way hundreds per suite did above (scripts/fuzz.sh).
+  tally "fuzz (libFuzzer, ASan+UBSan)" env FUZZ_TIME="${FUZZ_TIME:-60}" scripts/fuzz.sh
 fi
 tally "wasm guest" scripts/build-guest.sh
+tally "WAMR iwasm + many instances" wamr_suite
 
 echo
 echo "$passed passed, $failed failed"

@@ -43,3 +43,15 @@ set_tests_properties(tools.install PROPERTIES LABELS integration TIMEOUT 600 RUN
 add_test(NAME tools.rpc_servers
   COMMAND bash "${CMAKE_CURRENT_SOURCE_DIR}/rpc_test.sh" "$<TARGET_FILE:wasi-nn-llama>" "${LLAMA_CPP_BIN}" "${WNL_MODELS_DIR}")
 set_tests_properties(tools.rpc_servers PROPERTIES LABELS integration TIMEOUT 300 RUN_SERIAL TRUE)
+
+# An Erlang node drives the legacy library through a NIF of our own, as
+# HyperBEAM does (tests/erlang, docs/hyperbeam.md). Not in sanitizer builds:
+# an instrumented library does not load into an uninstrumented erl.
+find_program(WNL_ERL erl)
+find_program(WNL_ERLC erlc)
+if(WNL_ERL AND WNL_ERLC AND NOT WASI_NN_LLAMA_SANITIZE)
+  add_test(NAME erlang.nif
+    COMMAND bash "${CMAKE_CURRENT_SOURCE_DIR}/erlang/run_test.sh" "$<TARGET_FILE:wasi_nn_backend>"
+            "${WNL_MODELS_DIR}/stories260K.gguf" "${CMAKE_C_COMPILER}")
+  set_tests_properties(erlang.nif PROPERTIES LABELS integration TIMEOUT 600 RUN_SERIAL TRUE)
+endif()

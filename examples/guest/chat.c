@@ -14,7 +14,10 @@
  * guest does set_input(0) -> compute -> get_output(0) (reply text) ->
  * get_output(1) (metadata JSON). If the environment variable CHAT_OPTIONS is
  * set, it is sent before each message as per-request JSON options with
- * set_input(1).
+ * set_input(1). CHAT_OUTPUT_CAP=N makes the first get_output of each index
+ * offer only N bytes (default 4096): a reply that does not fit comes back as
+ * too_large with the size needed, which the guest reports on stderr and
+ * retries with (the pattern every guest should follow).
  *
  * Build: scripts/build-guest.sh (clang-16 --target=wasm32-wasi). See
  * docs/wamr.md.
@@ -44,12 +47,20 @@
  *   tensor types (ephemeral): fp16 0, fp32 1, fp64 2, u8 3, i32 4, i64 5.
  * Error codes: core/iwasm/libraries/wasi-nn/include/wasi_nn_types.h.
  *
- * String rules: lengths are passed WITHOUT the trailing NUL. WAMR 2.4.0
- * additionally insists that the byte just past name_len / config_len is a
- * NUL (name[name_len] == '\0') and that config_len != 0; later WAMR (fix for
- * WAMR issue #4487) copies the string and adds the NUL itself. So this guest
- * always passes NUL-terminated C strings with strlen() as the length, and
- * sends "{}" when no CONFIG_JSON is given.
+ * String rules: lengths are passed WITHOUT the trailing NUL. WAMR 2.4.x
+ * (2.4.0 to 2.4.5, read in its source) additionally insists that the byte
+ * just past name_len / config_len is a NUL (name[name_len] == '\0') and that
+ * config_len != 0, else the host answers invalid_argument without calling
+ * the backend. So this guest always passes NUL-terminated C strings with
+ * strlen() as the length, and sends "{}" when no CONFIG_JSON is given.
+ *
+ * What WAMR 2.4.5 forwards to the backend: init_backend (once per instance,
+ * at its first load; never init_backend_with_config), load, load_by_name,
+ * load_by_name_with_config, init_execution_context, set_input (any index),
+ * compute, get_output (any index; buf_max_size arrives as the capacity) and
+ * deinit_backend (when the instance is destroyed). Nothing else of the
+ * backend's ABI is reachable from a guest: no named sessions, no
+ * close_execution_context, no streaming, no get_backend_status.
  * ---------------------------------------------------------------------------
  */
 #include <stddef.h>
@@ -197,16 +208,16 @@ set_text_input(nn_exec_ctx ctx, uint32_t index, const char *text)
     return nn_set_input(ctx, index, &t);
 }
 
-/* Reads output `index` into a growing buffer. On too_large the backend sets
- * *out_size to the size needed and writes nothing; retry with that size. */
-#define OUTPUT_INITIAL_CAP 4096u
+/* Reads output `index` into a growing buffer, offering `cap` bytes first.
+ * On too_large the backend sets *out_size to the size needed and writes
+ * nothing; retry with that size. */
+#define OUTPUT_DEFAULT_CAP 4096u
 #define OUTPUT_MAX_CAP (64u * 1024u * 1024u)
 
 static nn_error
-get_text_output(nn_exec_ctx ctx, uint32_t index, char **text_out,
-                uint32_t *len_out)
+get_text_output(nn_exec_ctx ctx, uint32_t index, uint32_t cap,
+                char **text_out, uint32_t *len_out)
 {
-    uint32_t cap = OUTPUT_INITIAL_CAP;
     uint8_t *buf = NULL;
 
     for (int attempt = 0; attempt < 8; attempt++) {
@@ -234,6 +245,10 @@ get_text_output(nn_exec_ctx ctx, uint32_t index, char **text_out,
             free(buf);
             return e;
         }
+        fprintf(stderr,
+                "chat: get_output(index %u): too_large, %u bytes needed "
+                "(offered %u); retrying\n",
+                (unsigned)index, (unsigned)size, (unsigned)cap);
         cap = size;
     }
     free(buf);
@@ -248,15 +263,18 @@ usage(void)
             "  MODEL_PATH   GGUF path, opened by the host (not via --dir)\n"
             "  CONFIG_JSON  load-time config, e.g. '{\"n_predict\":32}'\n"
             "  MESSAGE      one chat turn per argument\n"
-            "  env CHAT_OPTIONS=JSON  per-request options (set_input 1)\n");
+            "  env CHAT_OPTIONS=JSON  per-request options (set_input 1)\n"
+            "  env CHAT_OUTPUT_CAP=N  first output buffer size (default 4096)\n");
 }
 
 int
 main(int argc, char **argv)
 {
     const char *model;
-    const char *config = "{}"; /* WAMR 2.4.0 rejects config_len == 0 */
+    const char *config = "{}"; /* WAMR 2.4.x rejects config_len == 0 */
     const char *request_options;
+    const char *cap_text;
+    uint32_t output_cap = OUTPUT_DEFAULT_CAP;
     nn_graph graph = 0;
     nn_exec_ctx ctx = 0;
     nn_error e;
@@ -285,6 +303,17 @@ main(int argc, char **argv)
     request_options = getenv("CHAT_OPTIONS");
     if (request_options != NULL && request_options[0] == '\0')
         request_options = NULL;
+    cap_text = getenv("CHAT_OUTPUT_CAP");
+    if (cap_text != NULL && cap_text[0] != '\0') {
+        char *end = NULL;
+        unsigned long v = strtoul(cap_text, &end, 10);
+        if (*end != '\0' || v > OUTPUT_MAX_CAP) {
+            fprintf(stderr, "chat: CHAT_OUTPUT_CAP must be 0..%u\n",
+                    OUTPUT_MAX_CAP);
+            return 2;
+        }
+        output_cap = (uint32_t)v;
+    }
 
     e = nn_load_by_name_with_config(model, (uint32_t)strlen(model), config,
                                     (uint32_t)strlen(config), &graph);
@@ -316,7 +345,7 @@ main(int argc, char **argv)
         if (e != NN_SUCCESS)
             return report("compute", e);
 
-        e = get_text_output(ctx, 0, &reply, &reply_len);
+        e = get_text_output(ctx, 0, output_cap, &reply, &reply_len);
         if (e != NN_SUCCESS)
             return report("get_output(index 0)", e);
         printf("user: %s\nassistant: ", message);
@@ -324,7 +353,7 @@ main(int argc, char **argv)
         printf("\n");
         free(reply);
 
-        e = get_text_output(ctx, 1, &meta, &meta_len);
+        e = get_text_output(ctx, 1, output_cap, &meta, &meta_len);
         if (e != NN_SUCCESS)
             return report("get_output(index 1)", e);
         printf("metadata: ");

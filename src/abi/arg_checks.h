@@ -27,7 +27,14 @@ inline void bad_arg(const char* call, const std::string& what) {
     log(LogLevel::error, "abi", std::string(call) + ": " + what);
 }
 
-// A required string given with its length (the NUL may or may not be counted).
+// Strings that come with a length are read up to their first NUL or their
+// length, whichever comes first (strnlen), never `len` bytes blindly: C
+// callers pass lengths that count the NUL, that do not, or (a 7-argument
+// call of the 8-parameter run_inference) that are whatever was on the stack.
+// What follows a NUL is padding, as in any C string.
+inline std::string_view bounded_text(const char* p, uint32_t len) { return std::string_view(p, strnlen(p, len)); }
+
+// A required string given with its length.
 inline bool required_text(const char* call, const char* what, const char* p, uint32_t len, std::string_view* out) {
     if (!p) {
         bad_arg(call, std::string(what) + " is NULL");
@@ -37,22 +44,14 @@ inline bool required_text(const char* call, const char* what, const char* p, uin
         bad_arg(call, std::string(what) + " has length 0");
         return false;
     }
-    *out = std::string_view(p, len);
+    *out = bounded_text(p, len);
     return true;
 }
 
-// An optional string: NULL with length 0 means absent.
-inline bool optional_text(const char* call, const char* what, const char* p, uint32_t len, std::string_view* out) {
-    if (!p) {
-        if (len != 0) {
-            bad_arg(call, std::string(what) + " is NULL but its length is " + std::to_string(len));
-            return false;
-        }
-        *out = {};
-        return true;
-    }
-    *out = std::string_view(p, len);
-    return true;
+// An optional string: NULL means absent whatever the length says (the
+// length of a NULL string is often garbage, never a size to trust).
+inline void optional_text(const char* p, uint32_t len, std::string_view* out) {
+    *out = p ? bounded_text(p, len) : std::string_view();
 }
 
 // The element count a dimensions array describes; false on overflow or a

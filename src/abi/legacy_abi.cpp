@@ -1,6 +1,8 @@
 // The legacy ABI (WAMR <= 2.3.1 and the original wasi_nn_backend header)
 // over the engine: argument checks, type translation and error mapping only
 // (the shared entry points are in shim.h).
+#include <atomic>
+
 #include "abi/legacy_errors.h"
 #include "abi/shim.h"
 #include "engine/version.h"
@@ -12,6 +14,10 @@ using namespace wnl::abi;
 namespace {
 
 constexpr uint64_t kMaxText = WASI_NN_LEGACY_MAX_PROMPT;
+// The byte type in each tensor_type numbering: WAMR's ephemeral u8, and the
+// original header's up8 (fp16 0, fp32 1, up8 2, ip32 3).
+constexpr int kEphemeralU8 = WASI_NN_EPHEMERAL_TENSOR_TYPE_U8;
+constexpr int kOriginalUp8 = WASI_NN_ORIGINAL_TENSOR_TYPE_UP8;
 
 struct Legacy {
     using Error = wasi_nn_error;
@@ -20,33 +26,59 @@ struct Legacy {
     static constexpr int kEncodingAutodetect = autodetect;
     static Error map(Status s) { return to_legacy(s); }
 
-    // A u8 tensor's bytes. The data pointer carries no size: the length is
+    // The original legacy run_inference ran a request whose runtime config
+    // did not parse with its defaults; programs written for it rely on that.
+    static constexpr bool kUnparsableRuntimeConfigRunsWithGraphSettings = true;
+
+    // A text tensor's bytes. The data pointer carries no size: the length is
     // the product of the dimensions when they are given, else the data is a
     // NUL-terminated string of at most WASI_NN_LEGACY_MAX_PROMPT bytes.
+    //
+    // Two numberings of tensor_type reach this ABI: WAMR's ephemeral one (u8
+    // is 4) and the original header's, built without
+    // WASM_ENABLE_WASI_EPHEMERAL_NN (fp16 0, fp32 1, up8 2, ip32 3). Both byte
+    // types are text. A tensor of another type without dimensions is read as
+    // NUL-terminated text too, as the original library did (HyperBEAM sends
+    // its prompt as fp32 with NULL dimensions); with real dimensions it
+    // describes numbers, not text, and is refused.
     static Status tensor_text(const char* call, const tensor* t, std::string_view* out) {
         if (!t) {
             bad_arg(call, "tensor is NULL");
             return Status::invalid_argument;
         }
-        if (const int type = raw_enum(t->type); type != u8) {
-            bad_arg(call, "tensor type must be u8 (" + std::to_string(u8) + ") for text, got " + std::to_string(type));
+        const int type = raw_enum(t->type);
+        const bool byte_type = type == kOriginalUp8 || type == kEphemeralU8;
+        const bool has_dims = t->dimensions && t->dimensions->size > 0;
+        if (!byte_type && has_dims) {
+            bad_arg(call, "tensor type " + std::to_string(type) + " with dimensions is not text; text is u8 (" +
+                              std::to_string(kEphemeralU8) + ", or " + std::to_string(kOriginalUp8) +
+                              " in the original header's numbering)");
             return Status::invalid_argument;
+        }
+        if (!byte_type) {
+            static std::atomic<bool> logged{false};
+            if (!logged.exchange(true)) {
+                log(LogLevel::debug, "abi",
+                    std::string(call) + ": tensor type " + std::to_string(type) +
+                        " without dimensions read as NUL-terminated text, as the original library did (logged once)");
+            }
         }
         if (!t->data) {
             bad_arg(call, "tensor data is NULL");
             return Status::invalid_argument;
         }
         const char* data = reinterpret_cast<const char*>(t->data);
-        if (t->dimensions && t->dimensions->size > 0) {
+        if (has_dims) {
             uint64_t n = 0;
             if (!dims_product(call, t->dimensions->buf, t->dimensions->size, &n)) return Status::invalid_argument;
             if (n > kMaxText) {
                 bad_arg(call, "tensor is " + std::to_string(n) + " bytes; the limit is 16 MiB");
                 return Status::too_large;
             }
-            *out = std::string_view(data, static_cast<size_t>(n));
-            // Text sent with its NUL counted in the dimensions.
-            while (!out->empty() && out->back() == '\0') out->remove_suffix(1);
+            // Up to the first NUL, as every string with a length (text sent
+            // with its NUL counted in the dimensions, or a buffer the
+            // dimensions overstate, is read no further).
+            *out = std::string_view(data, strnlen(data, static_cast<size_t>(n)));
             return Status::ok;
         }
         size_t n = strnlen(data, kMaxText + 1);

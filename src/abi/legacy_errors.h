@@ -23,6 +23,7 @@ constexpr wasi_nn_error to_legacy(Status s) {
         case Status::context_full: return context_full;
         case Status::prompt_too_long: return prompt_tool_long;
         case Status::model_not_found: return model_not_found;
+        case Status::path_refused: return security;
     }
     return unknown;
 }

@@ -4,7 +4,8 @@
 //
 // Traits provide: Error; Error map(Status); Tensor; Status tensor_text(call,
 // const Tensor*, std::string_view*); constants kEncodingGgml and
-// kEncodingAutodetect.
+// kEncodingAutodetect; kUnparsableRuntimeConfigRunsWithGraphSettings (the
+// legacy run_inference's one exception to "invalid JSON is refused").
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 
 #include "abi/arg_checks.h"
 #include "engine/backend_registry.h"
+#include "engine/config.h"
 
 namespace wnl::abi {
 
@@ -47,9 +49,7 @@ struct Shim {
             return code(Status::invalid_argument);
         }
         std::string_view cfg;
-        if (!optional_text("init_backend_with_config", "config", config, config_len, &cfg)) {
-            return code(Status::invalid_argument);
-        }
+        optional_text(config, config_len, &cfg);
         return code(open_backend(cfg, ctx));
     }
 
@@ -87,10 +87,8 @@ struct Shim {
             return code(Status::invalid_argument);
         }
         std::string_view path, cfg;
-        if (!required_text("load_by_name", "name", name, name_len, &path) ||
-            !optional_text("load_by_name_with_config", "config", config, config_len, &cfg)) {
-            return code(Status::invalid_argument);
-        }
+        if (!required_text("load_by_name", "name", name, name_len, &path)) return code(Status::invalid_argument);
+        optional_text(config, config_len, &cfg);
         return code(b->load_file(path, cfg, g));
     }
 
@@ -167,8 +165,14 @@ struct Shim {
             bad_arg("run_inference", "output buffer or out_size is NULL");
             return code(Status::invalid_argument);
         }
-        if (!optional_text("run_inference", "runtime_config", runtime_config, runtime_config_len, &cfg)) {
-            return code(Status::invalid_argument);
+        optional_text(runtime_config, runtime_config_len, &cfg);
+        std::string why;
+        if (Abi::kUnparsableRuntimeConfigRunsWithGraphSettings && !config_text_parses(cfg, &why)) {
+            // The original legacy library ran such a request with its
+            // defaults, and programs written against it rely on that.
+            log(LogLevel::warn, "config", "run_inference: runtime config does not parse; running with the graph's settings",
+                {{"error", why}});
+            cfg = {};
         }
         const uint32_t capacity = *out_size;
         std::string result;

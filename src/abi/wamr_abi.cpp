@@ -18,6 +18,7 @@ struct Wamr {
     static constexpr int kEncodingGgml = ggml;
     static constexpr int kEncodingAutodetect = autodetect;
     static Error map(Status s) { return to_wamr(s); }
+    static constexpr bool kUnparsableRuntimeConfigRunsWithGraphSettings = false;
 
     // A u8 tensor's bytes: the length is data.size; dimensions, when given,
     // must describe it ({len}, {1, len} or {1}).

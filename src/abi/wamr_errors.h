@@ -23,6 +23,8 @@ constexpr wasi_nn_error to_wamr(Status s) {
         case Status::context_full: return context_full;
         case Status::prompt_too_long: return prompt_tool_long;
         case Status::model_not_found: return model_not_found;
+        // Not model_not_found: a refused path must not look like a missing one.
+        case Status::path_refused: return not_found;
     }
     return runtime_error;
 }

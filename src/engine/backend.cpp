@@ -8,8 +8,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "engine/limits.h"
 #include "engine/llama_runtime.h"
 #include "engine/log.h"
+#include "engine/model_path.h"
 #include "engine/output_metadata.h"
 #include "engine/prompt_builder.h"
 
@@ -18,11 +20,12 @@ namespace wnl {
 Status Backend::create(std::string_view config_json, std::shared_ptr<Backend>* out) {
     std::shared_ptr<Backend> b(new Backend());
     std::string err;
-    Status st = apply_config_json(config_json, ConfigScope::backend, b->config_, &err);
+    Status st = host_config(config_json, &b->config_, &b->policy_, &err);
     if (st != Status::ok) {
         log(LogLevel::error, "config", "backend config rejected", {{"error", err}});
         return st;
     }
+    b->limits_ = b->policy_->limits();
     // Logging is process-wide: a context whose config says nothing about it
     // must not reset what another context set.
     if (!same_logging(b->config_.logging, LoggingConfig{})) {
@@ -32,6 +35,16 @@ Status Backend::create(std::string_view config_json, std::shared_ptr<Backend>* o
             return st;
         }
     }
+    // A host's lower max_output_tokens lowers the default max_tokens with it;
+    // the rest of the backend config must fit its own caps.
+    Config& c = b->config_;
+    if (c.stopping.max_tokens > c.limits.max_output_tokens) {
+        log(LogLevel::info, "limits", "max_tokens lowered to max_output_tokens",
+            {{"max_tokens", c.stopping.max_tokens}, {"max_output_tokens", c.limits.max_output_tokens}});
+        c.stopping.max_tokens = c.limits.max_output_tokens;
+    }
+    st = b->check_request(c, "backend config");
+    if (st != Status::ok) return st;
     SessionLimits limits;
     limits.max_sessions = static_cast<size_t>(b->config_.backend.max_sessions);
     limits.idle_timeout_ms = b->config_.backend.idle_timeout_ms;
@@ -79,45 +92,107 @@ void Backend::shut_down() {
     forget_sessions(ids);
 }
 
-static bool path_is_within(const std::string& path, const std::string& dir) {
-    char real_dir[PATH_MAX];
-    if (!::realpath(dir.c_str(), real_dir)) return false;
-    std::string d(real_dir);
-    if (d.empty() || d.back() != '/') d.push_back('/');
-    return path.compare(0, d.size(), d) == 0;
+// A host that names its models (aliases) and no directories has said where
+// models come from: guests may not add their own.
+bool Backend::guest_paths_allowed() const {
+    return config_.backend.guest_paths.value_or(policy_->models.empty() || !config_.backend.model_dirs.empty());
 }
 
-Status Backend::load_file(std::string_view path_in, std::string_view config_json, uint32_t* graph) {
-    std::string path(path_in);
-    while (!path.empty() && path.back() == '\0') path.pop_back();
-    if (path.empty() || path.find('\0') != std::string::npos) {
+// A graph config as the key of a load: up to its first NUL, without the
+// blanks around it (so "", "  " and a config counting its NUL are the same).
+static std::string config_key(std::string_view text) {
+    text = text.substr(0, text.find('\0'));
+    const char* blanks = " \t\r\n\f\v";
+    const size_t b = text.find_first_not_of(blanks);
+    if (b == std::string_view::npos) return "";
+    return std::string(text.substr(b, text.find_last_not_of(blanks) - b + 1));
+}
+
+Status Backend::guest_model_path(const std::string& name, std::string* canonical) {
+    ModelPathRules rules;
+    rules.model_dirs = config_.backend.model_dirs;
+    rules.guest_paths = guest_paths_allowed();
+    std::string why;
+    Status st = resolve_guest_model_path(name, rules, canonical, &why);
+    if (st == Status::path_refused) {
+        log(LogLevel::error, "model", "model path refused by the host's policy", {{"path", name}, {"why", why}});
+    } else if (st != Status::ok) {
+        log(LogLevel::error, "model", "model file not found", {{"path", name}, {"error", why}});
+    }
+    return st;
+}
+
+Status Backend::load_file(std::string_view name_in, std::string_view config_json, uint32_t* graph) {
+    std::string name(name_in);
+    while (!name.empty() && name.back() == '\0') name.pop_back();
+    if (name.empty() || name.find('\0') != std::string::npos) {
         log(LogLevel::error, "abi", "load: model name is empty or contains a NUL byte");
         return Status::invalid_argument;
     }
+    // An alias brings the host's path and config; the guest's config goes
+    // over it, held to the ceilings like any guest's.
     Config cfg = config_;
     std::string err;
-    Status st = apply_config_json(config_json, ConfigScope::model, cfg, &err);
+    auto alias = policy_->models.find(name);
+    const bool by_alias = alias != policy_->models.end();
+    if (by_alias && apply_config_json(alias->second.config, ConfigScope::model, cfg, &err) != Status::ok) {
+        log(LogLevel::error, "config", "model alias config rejected", {{"alias", name}, {"error", err}});
+        return Status::invalid_argument;
+    }
+    const std::string host_template = cfg.model.chat_template;
+    Status st = apply_config_json(config_json, ConfigScope::model, cfg, &err, &limits_);
     if (st != Status::ok) {
         log(LogLevel::error, "config", "model config rejected", {{"error", err}});
         return st;
     }
-    char real[PATH_MAX];
-    if (!::realpath(path.c_str(), real)) {
-        log(LogLevel::error, "model", "model file not found", {{"path", path}, {"error", std::strerror(errno)}});
-        return Status::model_not_found;
+    // The graph's settings are every request's base: a stop list or grammar
+    // over the caps would fail each of them, so it fails the load.
+    st = check_request(cfg, "model config");
+    if (st != Status::ok) return st;
+    std::string canonical;
+    if (by_alias) {
+        char real[PATH_MAX];
+        if (!::realpath(alias->second.path.c_str(), real)) {
+            log(LogLevel::error, "model", "model alias's file not found",
+                {{"alias", name}, {"path", alias->second.path}, {"error", std::strerror(errno)}});
+            return Status::model_not_found;
+        }
+        canonical = real;
+    } else {
+        st = guest_model_path(name, &canonical);
+        if (st != Status::ok) return st;
     }
-    std::string canonical(real);
-    // The host's allow-list: a guest's graph config cannot widen it.
-    if (!config_.backend.model_dirs.empty()) {
-        bool allowed = false;
-        for (const auto& dir : config_.backend.model_dirs) allowed = allowed || path_is_within(canonical, dir);
-        if (!allowed) {
-            log(LogLevel::error, "model", "model path is outside the allowed model directories",
-                {{"path", canonical}});
-            return Status::security;
+    // A host may load before every request (HyperBEAM does): the same file
+    // with the same config is the graph it already has, so nothing grows.
+    // An alias is its own key: two aliases may name one file with different
+    // host configs.
+    const std::string key = (by_alias ? "alias:" + name : canonical) + '\n' + config_key(config_json);
+    std::lock_guard<std::mutex> load_lock(load_mu_);
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (shut_down_) return Status::runtime_error;
+        auto it = loads_.find(key);
+        if (it != loads_.end()) {
+            Graph& g = *graphs_.at(it->second);
+            g.loads++;
+            last_graph_ = g.id;
+            *graph = g.id;
+            log(LogLevel::debug, "model", "model already loaded in this context with this config; same graph",
+                {{"path", canonical}, {"graph", g.id}, {"loads", g.loads}});
+            return Status::ok;
         }
     }
-    return register_graph(canonical, canonical, cfg, graph);
+    uint32_t id = 0;
+    st = register_graph(canonical, canonical, cfg, &id, cfg.model.chat_template != host_template, by_alias ? name : "");
+    if (st != Status::ok) return st;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = graphs_.find(id);
+    if (it != graphs_.end()) {  // not unloaded by another thread meanwhile
+        it->second->load_key = key;
+        loads_[key] = id;
+    }
+    *graph = id;
+    return Status::ok;
 }
 
 Status Backend::load_bytes(const uint8_t* data, size_t size, uint32_t* graph) {
@@ -144,19 +219,27 @@ Status Backend::load_bytes(const uint8_t* data, size_t size, uint32_t* graph) {
     static std::atomic<uint64_t> memory_loads{0};
     std::string path = "/proc/self/fd/" + std::to_string(fd);
     std::string share_as = "memory:" + std::to_string(++memory_loads);
-    Status st = register_graph(path, share_as, config_, graph);
+    Config cfg = config_;
+    std::string err;
+    Status st = apply_config_json("", ConfigScope::model, cfg, &err, &limits_);
+    if (st == Status::ok) st = register_graph(path, share_as, cfg, graph, /*guest_template=*/true);
     ::close(fd);  // llama.cpp has read or mapped what it needs
     return st;
 }
 
 Status Backend::register_graph(const std::string& path, const std::string& share_as, const Config& cfg,
-                               uint32_t* graph) {
+                               uint32_t* graph, bool guest_template, const std::string& alias) {
     {
+        // Checked before anything is loaded; again at the end, since another
+        // thread may have loaded meanwhile.
         std::lock_guard<std::mutex> lock(mu_);
         if (shut_down_) return Status::runtime_error;
+        Status room = check_graph_room(served_key(share_as, cfg));
+        if (room != Status::ok) return room;
     }
     auto g = std::make_shared<Graph>();
     g->config = cfg;
+    g->alias = alias;
     std::string err;
     Status st = acquire_served_model(path, share_as, cfg, &g->served, &err);
     if (st != Status::ok) {
@@ -166,12 +249,17 @@ Status Backend::register_graph(const std::string& path, const std::string& share
     g->served->graphs++;
     const Model& model = *g->served->model;
     g->has_template = model.info().has_chat_template || !cfg.model.chat_template.empty();
-    st = ChatFormat::create(model.get(), cfg.model.chat_template, &g->chat, &err);
+    st = ChatFormat::create(model.get(), cfg.model.chat_template, guest_template, &g->chat, &err);
     if (st != Status::ok) {
         log(LogLevel::error, "model", "chat template rejected", {{"error", err}});
         return st;
     }
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
+    st = check_graph_room(g->served->key);
+    if (st != Status::ok) {
+        lock.unlock();  // the graph (and perhaps its loop) goes without the lock
+        return st;
+    }
     g->id = next_graph_++;
     graphs_[g->id] = g;
     last_graph_ = g->id;
@@ -181,87 +269,18 @@ Status Backend::register_graph(const std::string& path, const std::string& share
 
 Status Backend::unload(uint32_t graph) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (graphs_.erase(graph) == 0) {
+    auto it = graphs_.find(graph);
+    if (it == graphs_.end()) {
         log(LogLevel::error, "abi", "unload: unknown graph handle", {{"graph", graph}});
         return Status::not_found;
     }
+    if (--it->second->loads > 0) return Status::ok;  // another load still holds it
+    if (!it->second->load_key.empty()) loads_.erase(it->second->load_key);
+    graphs_.erase(it);
     if (last_graph_ == graph) {
         last_graph_ = -1;
         for (const auto& [id, g] : graphs_) last_graph_ = std::max<int64_t>(last_graph_, id);
     }
-    return Status::ok;
-}
-
-Status Backend::new_exec(std::shared_ptr<Graph> g, std::shared_ptr<Session> s, uint32_t* exec) {
-    auto e = std::make_shared<ExecContext>();
-    e->graph = std::move(g);
-    e->session = std::move(s);
-    std::lock_guard<std::mutex> lock(mu_);
-    if (shut_down_) return Status::runtime_error;
-    e->id = next_exec_++;
-    if (!e->session) e->session = std::make_shared<Session>("anon-" + std::to_string(e->id), false);
-    execs_[e->id] = e;
-    *exec = e->id;
-    return Status::ok;
-}
-
-Status Backend::init_exec(uint32_t graph, uint32_t* exec) {
-    std::shared_ptr<Graph> g;
-    {
-        std::lock_guard<std::mutex> lock(mu_);
-        auto it = graphs_.find(graph);
-        if (it == graphs_.end()) {
-            log(LogLevel::error, "abi", "init_execution_context: unknown graph handle", {{"graph", graph}});
-            return Status::not_found;
-        }
-        g = it->second;
-    }
-    forget_sessions(sessions_->drop_idle(Clock::now()));
-    return new_exec(std::move(g), nullptr, exec);
-}
-
-Status Backend::init_exec_with_session(std::string_view session_id, uint32_t* exec) {
-    std::string id(session_id);
-    if (id.empty() || id.size() > 256) {
-        log(LogLevel::error, "abi", "session id must be 1 to 256 bytes", {{"length", id.size()}});
-        return Status::invalid_argument;
-    }
-    std::shared_ptr<Graph> g;
-    {
-        std::lock_guard<std::mutex> lock(mu_);
-        auto it = last_graph_ >= 0 ? graphs_.find(static_cast<uint32_t>(last_graph_)) : graphs_.end();
-        if (it == graphs_.end()) {
-            log(LogLevel::error, "abi", "init_execution_context_with_session_id: no graph loaded");
-            return Status::not_found;
-        }
-        g = it->second;
-    }
-    forget_sessions(sessions_->drop_idle(Clock::now()));
-    std::vector<std::string> evicted;
-    auto session = sessions_->attach(id, &evicted);
-    forget_sessions(evicted);
-    return new_exec(std::move(g), std::move(session), exec);
-}
-
-Status Backend::close_exec(uint32_t exec) {
-    std::shared_ptr<ExecContext> e;
-    {
-        std::lock_guard<std::mutex> lock(mu_);
-        auto it = execs_.find(exec);
-        if (it == execs_.end()) {
-            log(LogLevel::error, "abi", "close_execution_context: unknown or closed handle", {{"exec", exec}});
-            return Status::not_found;
-        }
-        e = it->second;
-        execs_.erase(it);
-    }
-    e->closed = true;
-    {
-        std::lock_guard<std::mutex> lock(e->inflight_mu);
-        if (e->inflight) e->inflight->cancelled = true;
-    }
-    close_stream(*e, false);  // an open stream's session must be free again
-    if (!e->session->named) forget_sessions({e->session->id});
     return Status::ok;
 }
 
@@ -279,20 +298,12 @@ void Backend::forget_sessions(const std::vector<std::string>& ids) {
     }
 }
 
-std::shared_ptr<ExecContext> Backend::find_exec(uint32_t exec, const char* call) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = execs_.find(exec);
-    if (it == execs_.end()) {
-        log(LogLevel::error, "abi", std::string(call) + ": unknown or closed execution context", {{"exec", exec}});
-        return nullptr;
-    }
-    return it->second;
-}
-
 Status Backend::set_input(uint32_t exec, uint32_t index, std::string_view data) {
     ExecClaim e = claim_exec(exec, "set_input");
     if (!e) return e.status();
     if (index == 0) {
+        Status st = check_prompt_size(data.size(), config_.limits, "set_input");
+        if (st != Status::ok) return st;
         e->input.assign(data);
         e->has_input = true;
         return Status::ok;
@@ -301,11 +312,13 @@ Status Backend::set_input(uint32_t exec, uint32_t index, std::string_view data) 
         // Checked now, so the caller learns of a bad key at the call that sent it.
         Config probe = e->graph->config;
         std::string err;
-        Status st = apply_config_json(data, ConfigScope::request, probe, &err);
+        Status st = apply_config_json(data, ConfigScope::request, probe, &err, &limits_);
         if (st != Status::ok) {
             log(LogLevel::error, "config", "request options rejected", {{"error", err}});
             return st;
         }
+        st = check_request(probe, "request options");
+        if (st != Status::ok) return st;
         e->options.assign(data);
         return Status::ok;
     }
@@ -342,13 +355,17 @@ Status Backend::run_inference(uint32_t exec, uint32_t index, std::string_view in
         log(LogLevel::error, "abi", "run_inference: index must be 0 (text) or 1 (metadata)", {{"index", index}});
         return Status::invalid_argument;
     }
+    Status st = check_prompt_size(input.size(), config_.limits, "run_inference");
+    if (st != Status::ok) return st;
     Config probe = e->graph->config;
     std::string err;
-    Status st = apply_config_json(runtime_config, ConfigScope::request, probe, &err);
+    st = apply_config_json(runtime_config, ConfigScope::request, probe, &err, &limits_);
     if (st != Status::ok) {
         log(LogLevel::error, "config", "runtime config rejected", {{"error", err}});
         return st;
     }
+    st = check_request(probe, "runtime config");
+    if (st != Status::ok) return st;
     e->input.assign(input);
     e->has_input = true;
     std::string saved = std::move(e->options);

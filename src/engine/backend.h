@@ -10,9 +10,13 @@
 #include <string_view>
 #include <unordered_map>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "engine/config.h"
 #include "engine/exec_context.h"
 #include "engine/graph.h"
+#include "engine/guest_rules.h"
+#include "engine/policy.h"
 #include "engine/session.h"
 #include "engine/status.h"
 
@@ -62,8 +66,23 @@ private:
     Backend() = default;
     std::shared_ptr<ExecContext> find_exec(uint32_t exec, const char* call);
     ExecClaim claim_exec(uint32_t exec, const char* call) { return ExecClaim(find_exec(exec, call), call); }
-    Status register_graph(const std::string& path, const std::string& share_as, const Config& cfg, uint32_t* graph);
+    // guest_template: the chat template is the guest's choice (its config
+    // changed it, or it came inside GGUF bytes the guest sent), so it is
+    // rendered under bounds (sandboxed_call.h).
+    Status register_graph(const std::string& path, const std::string& share_as, const Config& cfg, uint32_t* graph,
+                          bool guest_template, const std::string& alias = "");
+    // Where a guest's model name leads: the file's real path, or why not.
+    Status guest_model_path(const std::string& name, std::string* canonical);
     Status new_exec(std::shared_ptr<Graph> g, std::shared_ptr<Session> s, uint32_t* exec);
+    // backend_limits.cpp: the caps of limits.h on what this context holds
+    // (mu_ held). busy, with a log line naming the cap, when one more graph
+    // served under `served_key`, or one more execution context, would pass.
+    Status check_graph_room(const std::string& served_key) const;
+    Status check_exec_room() const;
+    // A request's settings and the text it sends, against the caps.
+    Status check_request(const Config& cfg, const char* what) const;
+    // The key of a named session's shared handle on a graph.
+    static std::string session_exec_key(const std::string& session_id, uint32_t graph);
     Status compute_locked(ExecContext& e);
     // backend_turn.cpp: a turn's start (prompt, hand-off to the loop) and end
     // (its record in the session). keep_partial: a stream ended early keeps
@@ -77,18 +96,33 @@ private:
     // there carry this context's tag.
     std::string session_key(const std::string& id) const;
     void forget_sessions(const std::vector<std::string>& ids);
+    bool guest_paths_allowed() const;
+    nlohmann::ordered_json policy_json() const;  // backend_status.cpp
 
-    Config config_;
+    Config config_;  // the host's: defaults, policy, init_backend_with_config
+    std::shared_ptr<const Policy> policy_;  // as it was when this context opened
+    GuestLimits limits_;  // what guests' documents are held to
     std::unique_ptr<SessionStore> sessions_;
     std::mutex mu_;
     std::unordered_map<uint32_t, std::shared_ptr<Graph>> graphs_;
     std::unordered_map<uint32_t, std::shared_ptr<ExecContext>> execs_;
+    // Graph handles by what was loaded (Graph::load_key), so that a repeated
+    // load of the same file and config returns the same handle.
+    std::unordered_map<std::string, uint32_t> loads_;
+    // The open handle of each named session on each graph
+    // (session_exec_key), shared by every init on it.
+    std::unordered_map<std::string, uint32_t> session_execs_;
+    // Serialises load_file's lookup and registration, so that two threads
+    // loading the same file at once get one handle.
+    std::mutex load_mu_;
     uint32_t next_graph_ = 0;
-    uint32_t next_exec_ = 0;
+    // From 1: hosts keep "no handle" as 0 (HyperBEAM closes only a non-zero
+    // one), so handle 0 would never be closed.
+    uint32_t next_exec_ = 1;
     int64_t last_graph_ = -1;
     bool shut_down_ = false;
     bool runtime_held_ = false;
-    std::string tag_;
+    std::string tag_;  // this context's tenant, and the prefix of its session keys
 };
 
 }  // namespace wnl

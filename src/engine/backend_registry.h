@@ -14,5 +14,8 @@ namespace wnl {
 Status open_backend(std::string_view config_json, void** handle);
 std::shared_ptr<Backend> find_backend(void* handle, const char* call);
 Status close_backend(void* handle);
+// The process is exiting (process_exit.cpp): closes every context as
+// deinit_backend would, and refuses new ones from then on.
+void close_all_backends();
 
 }  // namespace wnl

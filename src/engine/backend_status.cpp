@@ -99,6 +99,7 @@ ordered_json model_json(const GraphView& v) {
     ordered_json j;
     j["graph"] = v.id;
     j["path"] = i.path;
+    j["alias"] = v.graph->alias.empty() ? ordered_json() : ordered_json(v.graph->alias);
     j["name"] = i.name;
     j["architecture"] = i.architecture;
     j["description"] = i.description;
@@ -120,6 +121,19 @@ ordered_json model_json(const GraphView& v) {
 }
 
 }  // namespace
+
+// What the host's policy lets this context's guests do.
+nlohmann::ordered_json Backend::policy_json() const {
+    ordered_json p;
+    p["sources"] = policy_->sources;
+    p["model_dirs"] = config_.backend.model_dirs;
+    p["guest_paths"] = guest_paths_allowed();
+    p["share_kv"] = config_.backend.share_kv_process ? "process" : "tenant";
+    p["ceilings"] = ordered_json::object();
+    for (const auto& [key, value] : limits_.ceilings) p["ceilings"][key] = value;
+    p["queue_share"] = limits_.queue_share;
+    return p;
+}
 
 Status Backend::backend_status(StatusKind kind, std::string* out) {
     std::vector<GraphView> views;
@@ -228,6 +242,11 @@ Status Backend::backend_status(StatusKind kind, std::string* out) {
             j["llama_build_number"] = llama_build_number_value();
             j["graphs"] = ordered_json::array();
             for (const auto& v : views) j["graphs"].push_back(model_json(v));
+            j["aliases"] = ordered_json::array();
+            for (const auto& [name, alias] : policy_->models) {
+                j["aliases"].push_back({{"name", name}, {"path", alias.path}});
+            }
+            j["policy"] = policy_json();
             break;
         }
     }

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "engine/backend.h"
+#include "engine/limits.h"
 #include "engine/log.h"
 #include "engine/output_metadata.h"
 #include "engine/prompt_builder.h"
@@ -36,11 +37,18 @@ Status Backend::start_turn(ExecContext& e, Turn* turn, bool streaming) {
     const Graph& g = *e.graph;
     Config cfg = g.config;
     std::string err;
-    Status st = apply_config_json(e.options, ConfigScope::request, cfg, &err);
+    Status st = apply_config_json(e.options, ConfigScope::request, cfg, &err, &limits_);
     if (st != Status::ok) {
         log(LogLevel::error, "config", "request options rejected", {{"error", err}});
         return st;
     }
+    st = check_request(cfg, "request options");
+    if (st != Status::ok) return st;
+    // -1 means "up to the ceiling": a request with ignore_eos and context
+    // shifting would otherwise never end. The running-time ceiling applies
+    // unless the request asks for less.
+    cfg.stopping.max_tokens = effective_max_tokens(cfg.stopping.max_tokens, config_.limits);
+    cfg.stopping.max_time_ms = effective_max_time_ms(cfg.stopping.max_time_ms, config_.limits);
     DecodeLoop& loop = *g.served->loop;
     st = build_prompt(g, cfg, session, e.input, loop.ctx_per_seq(), &turn->plan, &err);
     if (st != Status::ok) {
@@ -49,12 +57,30 @@ Status Backend::start_turn(ExecContext& e, Turn* turn, bool streaming) {
     }
 
     auto req = std::make_shared<Request>();
+    // The request's setup is its caller's work, here, before the loop sees
+    // it: the sampler (grammar compiled, json_schema converted, the prompt
+    // fed to its history) and the stop strings' automaton.
+    st = make_sampler(g.served->model->get(), cfg.sampling, cfg.stopping.ignore_eos,
+                      static_cast<int32_t>(loop.ctx_per_seq()), &req->sampler, &err);
+    if (st != Status::ok) {
+        log(LogLevel::error, "config", "sampling settings rejected", {{"session", session.id}, {"error", err}});
+        return st;
+    }
+    accept_prompt(req->sampler.get(), turn->plan.tokens);
+    req->greedy = is_plain_greedy(cfg.sampling);
+    req->has_grammar = !cfg.sampling.grammar.empty() || !cfg.sampling.json_schema.empty();
+    req->stop = StopMatcher(cfg.stopping.stop);
     req->prompt = std::move(turn->plan.tokens);
     req->sampling = cfg.sampling;
     req->stopping = cfg.stopping;
     req->memory = cfg.memory;
     req->priority = cfg.request.priority;
     req->session_key = session_key(session.id);
+    // KV written for one tenant is a prefix for that tenant alone, unless
+    // the host lets its contexts share (share_kv "process").
+    req->tenant = tag_;
+    req->kv_tenant = config_.backend.share_kv_process ? std::string("process") : tag_;
+    req->queue_share = limits_.queue_share;
     req->keep_prefix = turn->plan.system_tokens;
     // stream_stdout (WasmEdge's stream-stdout): the host's stdout shows the
     // reply as it is generated, whatever the guest does with it.

@@ -13,6 +13,10 @@ struct llama_model;
 
 namespace wnl {
 
+// One of llama.cpp's built-in template names ("chatml", "llama3", ...), as
+// opposed to a Jinja template.
+bool is_builtin_chat_template(const std::string& name);
+
 struct ChatMessage {
     std::string role;  // system | user | assistant
     std::string content;
@@ -23,7 +27,12 @@ public:
     // template_override: empty (the GGUF's template), a built-in name such as
     // "chatml" or "llama2", or a Jinja template. A template that does not
     // parse gives invalid_argument.
-    static Status create(const llama_model* model, const std::string& template_override,
+    // untrusted: the Jinja source came from a guest (its own chat_template,
+    // or the template inside GGUF bytes it sent). Such a template is parsed
+    // and rendered in a child process under time, memory and output bounds
+    // (sandboxed_call.h), at load and on every turn; past a bound the load,
+    // or the turn, fails with invalid_argument. Built-in names never are.
+    static Status create(const llama_model* model, const std::string& template_override, bool untrusted,
                          std::unique_ptr<ChatFormat>* out, std::string* error);
     ~ChatFormat();
 
@@ -31,10 +40,15 @@ public:
     // template writes is left out when the tokenizer adds it.
     Status render(const std::vector<ChatMessage>& messages, std::string* prompt, std::string* error) const;
 
+    bool sandboxed() const { return sandboxed_; }
+
 private:
     ChatFormat() = default;
+    Status render_here(const std::vector<ChatMessage>& messages, std::string* prompt, std::string* error) const;
+
     common_chat_templates* templates_ = nullptr;
     bool use_jinja_ = true;
+    bool sandboxed_ = false;
 };
 
 }  // namespace wnl

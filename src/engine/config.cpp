@@ -11,13 +11,16 @@
 #include <limits>
 #include <new>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "engine/guest_rules.h"
 #include "engine/log.h"
 
 namespace wnl {
@@ -130,16 +133,18 @@ std::vector<std::string> split_list(std::string_view s, std::string_view separat
 struct DocState {
     std::optional<std::vector<std::string>> stop;
     std::vector<std::string> extra_stops;
+    const GuestLimits* guest = nullptr;  // the document is a guest's
+    std::set<std::string> named;  // canonical keys the document set
 
     void finish(Config& cfg) const {
         if (!stop && extra_stops.empty()) return;
         std::vector<std::string> out;
-        auto add = [&out](const std::string& s) {
+        // A guest may send a very long list: a hash set keeps this linear
+        // (the count is capped later, by check_request_limits).
+        std::unordered_set<std::string> seen;
+        auto add = [&out, &seen](const std::string& s) {
             if (s.empty()) return;  // would match everywhere
-            for (const auto& have : out) {
-                if (have == s) return;
-            }
-            out.push_back(s);
+            if (seen.insert(s).second) out.push_back(s);
         };
         for (const auto& s : stop ? *stop : cfg.stopping.stop) add(s);
         for (const auto& s : extra_stops) add(s);
@@ -335,6 +340,10 @@ void set_logit_bias(Config& c, const Value& v) {
     } else {
         v.wrong_type("[[token_id, bias], ...] or {\"token_id\": bias}");
     }
+    // Every entry costs work at every token, on the decode loop.
+    if (out.size() > static_cast<size_t>(kMaxLogitBiasEntries)) {
+        v.fail("at most " + std::to_string(kMaxLogitBiasEntries) + " entries, got " + std::to_string(out.size()));
+    }
     c.sampling.logit_bias = std::move(out);
 }
 
@@ -374,7 +383,8 @@ void set_model_dirs(Config& c, const Value& v) {
 
 // Who may change a key. Only sampling, stopping and request keys may change
 // per request: the rest shape a loaded model or the whole backend.
-enum class Group { model, sampling, stopping, memory, backend, logging, request };
+// limits: the caps of limits.h, read from the backend context's config only.
+enum class Group { model, sampling, stopping, memory, backend, logging, request, limits };
 
 bool per_request(Group g) { return g == Group::sampling || g == Group::stopping || g == Group::request; }
 
@@ -433,13 +443,28 @@ const std::unordered_map<std::string, Setting>& settings() {
         {"dry_base", {Group::sampling, [](C& c, V v) { c.sampling.dry_base = v.real(0); }}},
         {"dry_allowed_length", {Group::sampling, [](C& c, V v) { c.sampling.dry_allowed_length = v.int32(0); }}},
         {"dry_penalty_last_n", {Group::sampling, [](C& c, V v) { c.sampling.dry_penalty_last_n = v.int32(-1); }}},
-        {"dry_sequence_breakers", {Group::sampling, [](C& c, V v) { c.sampling.dry_sequence_breakers = v.strings(); }}},
+        // Each breaker costs a pass over the whole vocabulary when the sampler is built.
+        {"dry_sequence_breakers", {Group::sampling, [](C& c, V v) {
+             auto breakers = v.strings();
+             if (breakers.size() > static_cast<size_t>(kMaxDrySequenceBreakers)) {
+                 v.fail("at most " + std::to_string(kMaxDrySequenceBreakers) + " entries, got " +
+                        std::to_string(breakers.size()));
+             }
+             c.sampling.dry_sequence_breakers = std::move(breakers);
+         }}},
         {"xtc_probability", {Group::sampling, [](C& c, V v) { c.sampling.xtc_probability = v.real(0, 1); }}},
         {"xtc_threshold", {Group::sampling, [](C& c, V v) { c.sampling.xtc_threshold = v.real(0, 1); }}},
         {"dynatemp_range", {Group::sampling, [](C& c, V v) { c.sampling.dynatemp_range = v.real(0); }}},
         {"dynatemp_exponent", {Group::sampling, [](C& c, V v) { c.sampling.dynatemp_exponent = v.real(0); }}},
         {"logit_bias", {Group::sampling, set_logit_bias}},
-        {"grammar", {Group::sampling, [](C& c, V v) { c.sampling.grammar = v.string(); }}},
+        {"grammar", {Group::sampling, [](C& c, V v) {
+             std::string g = v.string();
+             // llama.cpp's sampler aborts the process on these without llguidance.
+             if (g.compare(0, 11, "%llguidance") == 0) {
+                 v.fail("llguidance grammars (%llguidance) are not supported by this build; use GBNF");
+             }
+             c.sampling.grammar = std::move(g);
+         }}},
         {"json_schema", {Group::sampling, set_json_schema}},
 
         // stopping
@@ -486,6 +511,25 @@ const std::unordered_map<std::string, Setting>& settings() {
         {"model_dirs", {Group::backend, set_model_dirs}},
         // Host-only: threads/threads_batch as asked, above the usable CPUs too.
         {"threads_exact", {Group::backend, [](C& c, V v) { c.backend.threads_exact = v.boolean(); }}},
+        // caps on one guest (limits.h); a graph or request config cannot widen them
+        {"max_graphs", {Group::limits, [](C& c, V v) { c.limits.max_graphs = v.int32(1, 65536); }}},
+        {"max_llama_contexts", {Group::limits, [](C& c, V v) { c.limits.max_llama_contexts = v.int32(1, 1024); }}},
+        {"max_exec_contexts", {Group::limits, [](C& c, V v) { c.limits.max_exec_contexts = v.int32(1, 1 << 20); }}},
+        {"max_stop_strings", {Group::limits, [](C& c, V v) { c.limits.max_stop_strings = v.int32(0, 65536); }}},
+        {"max_stop_bytes", {Group::limits, [](C& c, V v) { c.limits.max_stop_bytes = v.integer(0, 1 << 24); }}},
+        {"max_grammar_bytes", {Group::limits, [](C& c, V v) { c.limits.max_grammar_bytes = v.integer(0, 1 << 24); }}},
+        {"max_prompt_bytes", {Group::limits, [](C& c, V v) { c.limits.max_prompt_bytes = v.integer(1, 1 << 24); }}},
+        {"max_output_tokens", {Group::limits, [](C& c, V v) { c.limits.max_output_tokens = v.int32(1); }}},
+        {"max_request_time_ms", {Group::limits, [](C& c, V v) { c.limits.max_request_time_ms = v.integer(0, kI64Max); }}},
+        {"guest_paths", {Group::backend, [](C& c, V v) { c.backend.guest_paths = v.boolean(); }}},
+        {"share_kv", {Group::backend, [](C& c, V v) {
+             c.backend.share_kv_process = v.choice({"tenant", "process"}) == "process";
+         }}},
+        // Read by Backend::create (policy.h); kept as text until then.
+        {"policy", {Group::backend, [](C& c, V v) {
+             if (!v.v.is_object()) v.wrong_type("an object");
+             c.backend.policy = v.v.dump();
+         }}},
 
         // logging
         {"level", {Group::logging, set_level}},
@@ -571,9 +615,17 @@ void apply_object(const json& obj, ConfigScope scope, Config& cfg, DocState& doc
             apply_object(value, scope, cfg, doc);
             continue;
         }
+        if (doc.guest) {
+            std::string reason = host_only_reason(key, value.is_string() ? &value.get_ref<const std::string&>() : nullptr);
+            if (!reason.empty()) throw ConfigError{raw == key ? reason : raw + " (" + reason + ")"};
+        }
         auto it = settings().find(key);
         if (it == settings().end()) {
             log(LogLevel::warn, "config", "unknown key ignored", {{"key", raw}});
+            continue;
+        }
+        if (scope != ConfigScope::backend && it->second.group == Group::limits) {
+            log(LogLevel::warn, "config", "cap ignored: set only in the backend context's config", {{"key", raw}});
             continue;
         }
         if (scope == ConfigScope::request && !per_request(it->second.group)) {
@@ -586,6 +638,7 @@ void apply_object(const json& obj, ConfigScope scope, Config& cfg, DocState& doc
             continue;
         }
         it->second.set(cfg, Value{raw, value, doc});
+        doc.named.insert(key);
     }
 }
 
@@ -598,7 +651,8 @@ std::string parse_error_text(const char* what) {
 
 }  // namespace
 
-Status apply_config_json(std::string_view text, ConfigScope scope, Config& cfg, std::string* error) {
+Status apply_config_json(std::string_view text, ConfigScope scope, Config& cfg, std::string* error,
+                         const GuestLimits* guest) {
     // Called from catch handlers, so it must not throw itself.
     auto reject = [error](Status status, const std::string& message) noexcept {
         try {
@@ -612,7 +666,10 @@ Status apply_config_json(std::string_view text, ConfigScope scope, Config& cfg, 
         // C-string semantics: the length may count a trailing NUL, and
         // anything after a NUL is padding (the JSON parser stops there too).
         text = text.substr(0, text.find('\0'));
-        if (is_blank(text)) return Status::ok;
+        if (is_blank(text)) {
+            if (!guest) return Status::ok;
+            text = "{}";  // a guest's blank document is still bounded by the ceilings
+        }
         if (!nesting_within(text, kMaxNesting)) {
             return reject(Status::invalid_argument,
                           "config: nested deeper than " + std::to_string(kMaxNesting) + " levels");
@@ -628,8 +685,13 @@ Status apply_config_json(std::string_view text, ConfigScope scope, Config& cfg, 
         }
         Config next = cfg;
         DocState state;
+        state.guest = guest;
         apply_object(doc, scope, next, state);
         state.finish(next);
+        std::string over;
+        if (guest && !enforce_ceilings(state.named, cfg, next, *guest, &over)) {
+            return reject(Status::invalid_argument, over);
+        }
         cfg = std::move(next);
         return Status::ok;
     } catch (const ConfigError& e) {
@@ -641,6 +703,26 @@ Status apply_config_json(std::string_view text, ConfigScope scope, Config& cfg, 
     } catch (...) {
         return reject(Status::runtime_error, "config: unexpected error");
     }
+}
+
+bool config_text_parses(std::string_view text, std::string* why) {
+    text = text.substr(0, text.find('\0'));
+    if (is_blank(text)) return true;
+    if (!nesting_within(text, kMaxNesting)) {
+        if (why) *why = "config: nested deeper than " + std::to_string(kMaxNesting) + " levels";
+        return false;
+    }
+    try {
+        const json doc = json::parse(text.begin(), text.end());
+        (void)doc;
+    } catch (const json::parse_error& e) {
+        if (why) *why = "config: invalid JSON: " + parse_error_text(e.what());
+        return false;
+    } catch (const json::exception&) {
+        // It parses; a value is out of range (1e400), which
+        // apply_config_json refuses.
+    }
+    return true;
 }
 
 bool same_logging(const LoggingConfig& a, const LoggingConfig& b) {

@@ -9,9 +9,11 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <optional>
 #include <utility>
 #include <vector>
 
+#include "engine/limits.h"
 #include "engine/status.h"
 
 namespace wnl {
@@ -32,6 +34,7 @@ struct ModelConfig {
     std::string split_mode = "layer";  // none | layer | row
     std::vector<float> tensor_split;
     uint32_t ctx_size = 0;  // per session; 0 = min(model's n_ctx_train, 4096)
+    uint32_t ctx_limit = 0;  // a guest's ceiling on ctx_size 0 (auto); 0 = none
     uint32_t batch_size = 512;
     uint32_t ubatch_size = 512;
     int32_t threads = 0;  // 0 = number of cores
@@ -102,7 +105,12 @@ struct BackendConfig {
     bool fair_scheduling_enabled = true;
     int32_t queue_warning_threshold = 0;  // 0 = off
     int32_t queue_reject_threshold = 0;  // 0 = queue_size
-    std::vector<std::string> model_dirs;  // allow-list; empty = any path
+    std::vector<std::string> model_dirs;  // allow-list; empty = any file named *.gguf (model_path.h)
+    // Whether a guest may name a model path at all; unset: yes, unless the
+    // policy defines aliases and no model_dirs.
+    std::optional<bool> guest_paths;
+    bool share_kv_process = false;  // share_kv "process": KV prefixes shared across backend contexts
+    std::string policy;  // init_backend_with_config's "policy" section, as JSON text
     bool threads_exact = false;  // keep threads/threads_batch above the usable CPUs, never narrow them
 };
 
@@ -130,9 +138,12 @@ struct Config {
     BackendConfig backend;
     LoggingConfig logging;
     RequestConfig request;
+    Limits limits;  // backend group; enforced from the backend context's config only
 };
 
 bool same_logging(const LoggingConfig& a, const LoggingConfig& b);
+
+struct GuestLimits;  // guest_rules.h
 
 // Where a JSON document is being applied. A key outside its scope (a model
 // key in a per-request config, say) is logged and ignored.
@@ -143,7 +154,18 @@ enum class ConfigScope { backend, model, request };
 // keys and the SPEC §2 aliases are accepted. Invalid JSON, a wrong type or
 // an out-of-range value returns invalid_argument with *error naming the key;
 // cfg is then left unchanged. Unknown keys are logged and ignored.
+//
+// guest: the document comes from a guest and is held to these limits
+// (guest_rules.h): a host-only key is invalid_argument, and so is a value
+// over its ceiling; values meaning "no limit" are bounded by the ceilings,
+// even when the text is blank. Null: the host's own document.
 Status apply_config_json(std::string_view text, ConfigScope scope, Config& cfg,
-                         std::string* error);
+                         std::string* error, const GuestLimits* guest = nullptr);
+
+// False, with *why naming the problem, when the text is not JSON at all (a
+// syntax error, or nested too deeply to be parsed); true for blank text and
+// for any JSON document, even one that apply_config_json then refuses for
+// its shape or values.
+bool config_text_parses(std::string_view text, std::string* why);
 
 }  // namespace wnl

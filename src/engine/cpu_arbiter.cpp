@@ -11,8 +11,10 @@ namespace wnl {
 CpuArbiter::CpuArbiter(int cpus) : cpus_(std::max(1, cpus)) {}
 
 CpuArbiter& CpuArbiter::shared() {
-    static CpuArbiter arbiter(usable_cpus());
-    return arbiter;
+    // Never destroyed: decode loops may still use it while static
+    // destructors run at exit (process_exit.h).
+    static CpuArbiter* arbiter = new CpuArbiter(usable_cpus());
+    return *arbiter;
 }
 
 bool CpuArbiter::enabled() {

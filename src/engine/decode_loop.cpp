@@ -6,13 +6,32 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <new>
 #include <sstream>
+#include <system_error>
 
 #include "engine/cpu_arbiter.h"
 #include "engine/cpu_budget.h"
 #include "engine/log.h"
+#include "common.h"
+#include "engine/process_exit.h"
 
 namespace wnl {
+
+namespace {
+// Every loop in the process, for the exit teardown. Never destroyed (see
+// process_exit.h); the mutex is held only to add, prune or copy entries,
+// never across a load, so a teardown never waits behind one.
+struct LiveLoops {
+    std::mutex mu;
+    std::vector<std::weak_ptr<DecodeLoop>> loops;
+    bool closed = false;  // the process is exiting: no new loop starts
+};
+LiveLoops& live_loops() {
+    static LiveLoops* l = new LiveLoops();
+    return *l;
+}
+}  // namespace
 
 static ggml_type cache_type(const std::string& s) {
     static const std::pair<const char*, ggml_type> kTypes[] = {
@@ -57,7 +76,8 @@ std::string LoopSettings::share_key() const {
     k << n_slots << '|' << ctx_per_seq << '|' << n_batch << '|' << n_ubatch << '|' << threads << '|'
       << threads_batch << '|' << threads_exact << '|' << flash_attn << '|' << cache_type_k << '|' << cache_type_v << '|'
       << queue.capacity << '|' << queue.priority_enabled << queue.fair << '|' << queue.aging_ms << '|'
-      << queue_warning_threshold << '|' << host_cache_bytes << '|' << max_cache_tokens << '|' << max_rss_bytes;
+      << queue_warning_threshold << '|' << host_cache_bytes << '|' << max_cache_tokens << '|' << max_rss_bytes << '|'
+      << ctx_limit;
     return k.str();
 }
 
@@ -66,9 +86,18 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
     std::shared_ptr<DecodeLoop> loop(new DecodeLoop());
     const int32_t n_ctx_train = model->info().n_ctx_train;
     uint32_t per_seq = s.ctx_per_seq;
-    if (per_seq == 0) per_seq = static_cast<uint32_t>(std::min<int32_t>(n_ctx_train > 0 ? n_ctx_train : 4096, 4096));
+    if (per_seq == 0) {
+        per_seq = static_cast<uint32_t>(std::min<int32_t>(n_ctx_train > 0 ? n_ctx_train : 4096, 4096));
+        if (s.ctx_limit > 0) per_seq = std::min(per_seq, s.ctx_limit);
+    }
     const int32_t hw = usable_cpus();
 
+    // llama.cpp refuses these by returning no context, which would read as
+    // out of memory below.
+    if (ggml_is_quantized(cache_type(s.cache_type_v)) && flash_attn_type(s.flash_attn) == LLAMA_FLASH_ATTN_TYPE_DISABLED) {
+        *error = "cache_type_v " + s.cache_type_v + " (quantized) needs flash_attn on or auto";
+        return Status::invalid_argument;
+    }
     llama_context_params cp = llama_context_default_params();
     cp.n_seq_max = std::max<uint32_t>(1, s.n_slots);
     cp.n_ctx = per_seq * cp.n_seq_max;
@@ -98,6 +127,12 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
     if (!loop->ctx_) {
         *error = "llama.cpp could not create a context (n_ctx " + std::to_string(cp.n_ctx) + ", " +
                  std::to_string(cp.n_seq_max) + " sequences): out of memory or bad cache type";
+        return Status::missing_memory;
+    }
+    // ggml aborts the process when it cannot start a pool's worker thread.
+    if (!threads_available(cp.n_threads + cp.n_threads_batch)) {
+        *error = "cannot start " + std::to_string(cp.n_threads + cp.n_threads_batch) +
+                 " threads for the decode loop (the process's thread limit)";
         return Status::missing_memory;
     }
     loop->threads_ = std::make_unique<LoopThreads>(loop->ctx_, cp.n_threads, cp.n_threads_batch);
@@ -130,16 +165,50 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
                                    (ggml_row_size(cp.type_k, kv_width) + ggml_row_size(cp.type_v, kv_width));
     }
     for (size_t i = 0; i < loop->slots_.size(); ++i) loop->slots_[i].seq = static_cast<llama_seq_id>(i);
+    // The llama.cpp and ggml statics a context needs exist now: a teardown
+    // registered after them runs before they are destroyed.
+    arm_exit_teardown();
+    {
+        LiveLoops& live = live_loops();
+        std::lock_guard<std::mutex> lock(live.mu);
+        if (live.closed) {
+            *error = "the process is exiting";
+            return Status::runtime_error;
+        }
+        auto& v = live.loops;
+        v.erase(std::remove_if(v.begin(), v.end(), [](const auto& w) { return w.expired(); }), v.end());
+        v.push_back(loop);
+        loop->sampling_ = std::make_unique<SampleWorker>([raw = loop.get()] {
+            std::lock_guard<std::mutex> lock(raw->mu_);  // the loop checks for done jobs under it
+            raw->cv_.notify_all();
+        });
+        try {
+            loop->thread_ = std::thread([raw = loop.get()] { raw->run(); });
+        } catch (const std::system_error& e) {  // EAGAIN: no thread left for this process
+            *error = std::string("cannot start the decode loop's thread: ") + e.what();
+            return Status::missing_memory;
+        }
+    }
     log(LogLevel::info, "scheduler", "decode loop started",
         {{"model", loop->model_->info().name}, {"slots", cp.n_seq_max}, {"ctx_per_seq", loop->ctx_per_seq_},
          {"n_batch", loop->n_batch_}, {"threads", cp.n_threads}, {"threads_batch", cp.n_threads_batch},
          {"adapts_threads", loop->governor_ != nullptr}});
-    loop->thread_ = std::thread([raw = loop.get()] { raw->run(); });
     *out = std::move(loop);
     return Status::ok;
 }
 
 DecodeLoop::~DecodeLoop() {
+    halt("the model was unloaded");
+    if (batch_.token) llama_batch_free(batch_);
+    // Once the process is exiting, llama.cpp's statics may be gone already:
+    // what is left is left to the end of the process.
+    if (ctx_ && !process_exiting()) llama_free(ctx_);
+}
+
+void DecodeLoop::halt(const std::string& why) {
+    std::lock_guard<std::mutex> halt_lock(halt_mu_);
+    if (halted_) return;
+    halted_ = true;
     {
         std::lock_guard<std::mutex> lock(mu_);
         stopping_ = true;
@@ -148,22 +217,44 @@ DecodeLoop::~DecodeLoop() {
     cv_.notify_all();
     if (cpus_) cpus_->wake();
     if (thread_.joinable()) thread_.join();
+    if (sampling_) sampling_->drain();  // no slot's sampler may still be in use
     for (auto& slot : slots_) {
-        if (slot.req) finish(slot, Status::runtime_error, "cancelled", "the model was unloaded");
+        slot.sampling = false;
+        if (slot.req) finish(slot, Status::runtime_error, "cancelled", why);
     }
+    sampling_.reset();
+    std::vector<std::shared_ptr<Request>> queued;
     if (queue_) {
-        for (auto& r : queue_->take_all()) {
-            RequestResult res;
-            res.status = Status::runtime_error;
-            res.stop_reason = "cancelled";
-            res.error = "the model was unloaded";
-            r->finish(std::move(res));
+        std::lock_guard<std::mutex> lock(mu_);
+        queued = queue_->take_all();
+    }
+    for (auto& r : queued) {
+        RequestResult res;
+        res.status = Status::runtime_error;
+        res.stop_reason = "cancelled";
+        res.error = why;
+        r->finish(std::move(res));
+    }
+    // No decode runs any more: the pools' worker threads can go, so that
+    // none is left running this library's code once it is unloaded.
+    if (threads_) threads_->release();
+    if (cpus_ && marked_busy_) {
+        cpus_->set_busy(false);
+        marked_busy_ = false;
+    }
+}
+
+void DecodeLoop::halt_all(const std::string& why) {
+    std::vector<std::shared_ptr<DecodeLoop>> loops;
+    {
+        LiveLoops& live = live_loops();
+        std::lock_guard<std::mutex> lock(live.mu);
+        live.closed = true;
+        for (const auto& w : live.loops) {
+            if (auto l = w.lock()) loops.push_back(std::move(l));
         }
     }
-    if (batch_.token) llama_batch_free(batch_);
-    if (ctx_) llama_free(ctx_);
-    threads_.reset();  // after the context: its pools must outlive every decode
-    if (cpus_ && marked_busy_) cpus_->set_busy(false);
+    for (auto& l : loops) l->halt(why);
 }
 
 Status DecodeLoop::submit(const std::shared_ptr<Request>& req, std::string* error) {
@@ -177,6 +268,12 @@ Status DecodeLoop::submit(const std::shared_ptr<Request>& req, std::string* erro
         // queue_size counts requests that wait; one a free slot takes at
         // once never waits.
         const size_t free_slots = slots_.size() - busy_slots_;
+        if (queue_->over_share(*req, free_slots)) {
+            stats_.counters.rejected++;
+            *error = "this backend context holds its share of the queue (queue_share " +
+                     std::to_string(req->queue_share) + " of " + std::to_string(queue_->settings().capacity) + ")";
+            return Status::busy;
+        }
         if (!queue_->push(req, Clock::now(), free_slots)) {
             stats_.counters.rejected++;
             *error = "queue full (" + std::to_string(queue_->settings().capacity) + " waiting)";
@@ -260,22 +357,58 @@ void DecodeLoop::run() {
             }
             if (stopping_) return;
         }
-        apply_forgets();
-        admit_waiting(Clock::now());
-        end_idle_requests();
-        build_batch();
-        if (batch_.n_tokens == 0) continue;
-        int32_t rc = 0;
-        if (!decode_batch(&rc)) return;  // unloading: the destructor ends the requests
-        if (rc != 0) {
-            log(LogLevel::error, "scheduler", "llama_decode failed", {{"rc", rc}, {"tokens", batch_.n_tokens}});
-            fail_batch("llama_decode failed with code " + std::to_string(rc));
-            continue;
-        }
-        for (auto& slot : slots_) {
-            if (slot.req && slot.batch_index >= 0) after_decode(slot);
+        // The last line of defence: what a step throws that no narrower
+        // handler caught ends the requests it may have left half done, never
+        // the loop (an exception escaping this thread ends the process).
+        try {
+            if (!step()) return;  // unloading: the destructor ends the requests
+        } catch (const std::bad_alloc&) {
+            fail_running(Status::missing_memory, "out of memory in the decode loop");
+        } catch (const std::exception& e) {
+            std::string why = "internal error in the decode loop";
+            try {
+                why += std::string(": ") + e.what();
+            } catch (...) {
+            }
+            fail_running(Status::runtime_error, why);
+        } catch (...) {
+            fail_running(Status::runtime_error, "internal error in the decode loop");
         }
     }
+}
+
+bool DecodeLoop::step() {
+    apply_forgets();
+    collect_samples();
+    admit_waiting(Clock::now());
+    end_idle_requests();
+    build_batch();
+    if (batch_.n_tokens == 0) {
+        if (any_sampling()) wait_for_samples();
+        return true;
+    }
+    int32_t rc = 0;
+    if (!decode_batch(&rc)) return false;
+    if (rc != 0) {
+        log(LogLevel::error, "scheduler", "llama_decode failed", {{"rc", rc}, {"tokens", batch_.n_tokens}});
+        fail_batch("llama_decode failed with code " + std::to_string(rc));
+        return true;
+    }
+    sample_batch();
+    return true;
+}
+
+void DecodeLoop::fail_running(Status status, const std::string& why) noexcept {
+    try {
+        log(LogLevel::error, "scheduler", "decode loop step failed; its running requests end", {{"error", why}});
+    } catch (...) {
+    }
+    if (sampling_) sampling_->drain();
+    for (auto& slot : slots_) {
+        slot.sampling = false;
+        if (slot.req) finish(slot, status, "error", why);
+    }
+    common_batch_clear(batch_);
 }
 
 }  // namespace wnl

@@ -15,6 +15,7 @@
 
 #include "engine/cpu_arbiter.h"
 #include "engine/idle_cpus.h"
+#include "engine/loop_sampling.h"
 #include "engine/loop_stats.h"
 #include "engine/loop_slot.h"
 #include "engine/loop_threads.h"
@@ -30,7 +31,8 @@ namespace wnl {
 
 struct LoopSettings {
     uint32_t n_slots = 4;  // requests decoded at once (max_concurrent)
-    uint32_t ctx_per_seq = 0;  // 0 = min(n_ctx_train, 4096)
+    uint32_t ctx_per_seq = 0;  // 0 = min(n_ctx_train, 4096, ctx_limit)
+    uint32_t ctx_limit = 0;  // the host's ceiling on ctx_size, for the 0 (auto) case; 0 = none
     uint32_t n_batch = 512;
     uint32_t n_ubatch = 512;
     int32_t threads = 0;
@@ -104,12 +106,25 @@ public:
     // its KV no longer keeps it for it.
     void forget_session(const std::string& key);
 
+    // Stops the loop thread, ends every running and queued request with
+    // runtime_error (`why`) and frees the thread pools; later submits fail.
+    // Idempotent; the destructor calls it. Never call it on the loop thread.
+    void halt(const std::string& why);
+    // Halts every live loop in the process and lets no new one start: the
+    // exit teardown (process_exit.h), for loops that calls still in flight
+    // keep alive.
+    static void halt_all(const std::string& why);
+
 private:
     using Slot = LoopSlot;
 
     DecodeLoop() = default;
-    // decode_loop.cpp: the loop itself, one step per llama_decode.
+    // decode_loop.cpp: the loop itself, one step per llama_decode; false
+    // when unloading.
     void run();
+    bool step();
+    // Ends every running request after a step threw (its state is unknown).
+    void fail_running(Status status, const std::string& why) noexcept;
 
     // loop_admission.cpp (scheduling): queued requests into free slots.
     void admit_waiting(Clock::time_point now);
@@ -140,9 +155,30 @@ private:
     void publish_step(double decode_ms, double wait_ms, ThreadChoice ran);
     // Tells the governor how the step went, and logs what it decided.
     void govern(double decode_ms, bool as_chosen);
+    // Every slot with logits in the batch: its token sampled, or its row
+    // handed to the sampling thread.
+    void sample_batch();
+    // Samples the slot's token now, or hands a grammar request's row to the
+    // sampling thread (then false: nothing more to do this step).
+    bool offload(Slot& slot);
     void after_decode(Slot& slot);
+    // A sampled token's consequences: end of generation, the text, the stop
+    // checks. nothing_allowed: the sampler found no token it may pick.
+    void take_token(Slot& slot, llama_token token, bool nothing_allowed);
+    // Tokens the sampling thread has finished, into their slots.
+    void collect_samples();
+    bool any_sampling() const;
+    // With nothing to decode while tokens are being sampled off the loop:
+    // sleeps until one is ready (or a request arrives, or unloading).
+    void wait_for_samples();
+    // Runs a slot's step so that what it throws (llama.cpp's sampler and
+    // grammar, detokenising, the text callback) ends that request only.
+    template <class F>
+    void guard_slot(Slot& slot, F&& step) noexcept;
     void fail_batch(const std::string& why);
-    void finish(Slot& slot, Status status, const std::string& stop_reason, const std::string& error = "");
+    // Never throws: a result that cannot be built (out of memory) still
+    // reaches the caller, as missing_memory.
+    void finish(Slot& slot, Status status, const std::string& stop_reason, const std::string& error = "") noexcept;
 
     std::shared_ptr<Model> model_;
     llama_context* ctx_ = nullptr;
@@ -182,6 +218,9 @@ private:
     size_t busy_slots_ = 0;  // guarded by mu_
     bool stopping_ = false;
     std::atomic<bool> abort_{false};
+    std::unique_ptr<SampleWorker> sampling_;  // its thread starts with the first grammar request
+    std::mutex halt_mu_;
+    bool halted_ = false;  // guarded by halt_mu_
     std::thread thread_;
 };
 

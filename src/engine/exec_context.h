@@ -20,6 +20,11 @@ struct ExecContext {
     uint32_t id = 0;
     std::shared_ptr<Graph> graph;
     std::shared_ptr<Session> session;
+    // init_execution_context_with_session_id on a named session that already
+    // has a handle on this graph returns that handle and counts one more
+    // holder; close_execution_context takes one away and closes the handle
+    // at zero. Guarded by Backend::mu_.
+    uint32_t holders = 1;
 
     std::string input;  // set_input index 0
     bool has_input = false;

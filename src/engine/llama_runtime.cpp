@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "engine/log.h"
+#include "engine/process_exit.h"
 #include "llama.h"
 
 namespace wnl {
@@ -21,7 +22,8 @@ void llama_runtime_acquire() {
 
 void llama_runtime_release() {
     std::lock_guard<std::mutex> lock(g_mu);
-    if (g_refs > 0 && --g_refs == 0) {
+    // Not once the process is exiting: llama.cpp's statics may be gone.
+    if (g_refs > 0 && --g_refs == 0 && !process_exiting()) {
         llama_backend_free();
         log(LogLevel::debug, "llama", "llama.cpp runtime freed");
     }

@@ -468,9 +468,15 @@ constexpr size_t kMaxPendingLine = 64 * 1024;  // emit a line this long even wit
 struct PendingLine {
     std::string text;
     ggml_log_level level = GGML_LOG_LEVEL_INFO;
+    ~PendingLine();
 };
 
+// Set when this thread's PendingLine is destroyed. At exit the main thread's
+// thread_locals go before static objects, and those still log: a backend
+// context the host never deinitialised frees its llama_context then.
+thread_local bool t_pending_gone = false;
 thread_local PendingLine t_pending;
+PendingLine::~PendingLine() { t_pending_gone = true; }
 
 void emit_llama_line(ggml_log_level ll, std::string& text) {
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
@@ -501,8 +507,15 @@ void flush_pending() {
     p.text.clear();
 }
 
+std::atomic<bool> g_llama_log_stopped{false};
+
 void llama_log_callback(ggml_log_level level, const char* text, void* /*user_data*/) {
-    if (text == nullptr) return;
+    if (text == nullptr || g_llama_log_stopped.load(std::memory_order_acquire)) return;
+    if (t_pending_gone) {  // exiting: nothing left to gather fragments in
+        std::string piece(text);
+        emit_llama_line(level == GGML_LOG_LEVEL_CONT ? GGML_LOG_LEVEL_INFO : level, piece);
+        return;
+    }
     PendingLine& p = t_pending;
     if (level != GGML_LOG_LEVEL_CONT) {
         if (!p.text.empty()) flush_pending();  // the previous line never got its '\n'
@@ -523,6 +536,8 @@ void llama_log_callback(ggml_log_level level, const char* text, void* /*user_dat
 }
 
 }  // namespace
+
+void stop_llama_log_hook() { g_llama_log_stopped.store(true, std::memory_order_release); }
 
 void install_llama_log_hook() {
     static std::once_flag once;

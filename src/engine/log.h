@@ -49,5 +49,10 @@ void log(LogLevel level, std::string_view component, std::string_view message,
 // Routes llama.cpp's and ggml's log through log() under component "llama".
 // Idempotent; called when the llama.cpp runtime is first initialised.
 void install_llama_log_hook();
+// From now on llama.cpp's and ggml's own lines are dropped. For the exit
+// teardown (process_exit.h): a thread that first logs through the hook then
+// registers a thread_local destructor in this library, which, registered
+// while the library is being unloaded, would run after its code is gone.
+void stop_llama_log_hook();
 
 }  // namespace wnl

@@ -1,17 +1,17 @@
 // Scheduling inside a decode loop: queued requests go into free slots, each
 // to the slot whose KV it can reuse the most of, and start there.
 #include <algorithm>
+#include <new>
 
-#include "common.h"
 #include "engine/decode_loop.h"
 #include "engine/log.h"
-#include "sampling.h"
 
 namespace wnl {
 
 void DecodeLoop::admit_waiting(Clock::time_point now) {
     std::vector<std::shared_ptr<Request>> expired;
     std::vector<std::shared_ptr<Request>> admitted;
+    admitted.reserve(slots_.size());  // nothing popped is dropped for want of room
     {
         std::lock_guard<std::mutex> lock(mu_);
         expired = queue_->take_expired(now);
@@ -29,26 +29,52 @@ void DecodeLoop::admit_waiting(Clock::time_point now) {
     }
     end_expired(expired, now);
     for (auto& req : admitted) {
-        Slot& slot = place(*req);
-        start(slot, std::move(req), now);
+        // Placing parks and restores session state (allocations): a failure
+        // ends this request alone.
+        Slot* slot = nullptr;
+        try {
+            slot = &place(*req);
+            start(*slot, req, now);
+        } catch (const std::exception& e) {
+            const Status st = dynamic_cast<const std::bad_alloc*>(&e) ? Status::missing_memory : Status::runtime_error;
+            const std::string why = std::string("admitting the request failed: ") + e.what();
+            log(LogLevel::error, "scheduler", "request failed at admission", {{"session", req->session_key}, {"error", why}});
+            if (slot && slot->req == req) {
+                finish(*slot, st, "error", why);
+            } else {
+                {
+                    std::lock_guard<std::mutex> lock(mu_);
+                    busy_slots_--;
+                }
+                finish_unplaced(*req, st, "error", why, now);
+            }
+        }
     }
     check_rss();
 }
 
+void finish_unplaced(Request& r, Status status, const char* stop_reason, const std::string& why,
+                     Clock::time_point now) noexcept {
+    RequestResult res;
+    try {
+        res.status = status;
+        res.stop_reason = stop_reason;
+        res.error = why;
+        res.queue_ms = ms_between(r.enqueued_at, now);
+    } catch (...) {
+        res = RequestResult{};
+        res.status = Status::missing_memory;
+    }
+    r.finish(std::move(res));
+}
+
 void DecodeLoop::end_expired(std::vector<std::shared_ptr<Request>>& expired, Clock::time_point now) {
     for (auto& r : expired) {
-        RequestResult res;
         if (r->cancelled) {
-            res.status = Status::runtime_error;
-            res.stop_reason = "cancelled";
-            res.error = "request cancelled while queued";
+            finish_unplaced(*r, Status::runtime_error, "cancelled", "request cancelled while queued", now);
         } else {
-            res.status = Status::timeout;
-            res.stop_reason = "timeout";
-            res.error = "request timed out in the queue";
+            finish_unplaced(*r, Status::timeout, "timeout", "request timed out in the queue", now);
         }
-        res.queue_ms = ms_between(r->enqueued_at, now);
-        r->finish(std::move(res));
     }
 }
 
@@ -56,14 +82,15 @@ void DecodeLoop::end_expired(std::vector<std::shared_ptr<Request>>& expired, Clo
 // session's next turn reuses its KV; or, when the session's own state in the
 // host cache covers more of the prompt than any slot does, the least
 // recently used free slot with that state restored into it (its owner's
-// state is parked in turn).
+// state is parked in turn). A slot's tokens count as a prefix only for the
+// tenant that wrote them: another tenant's KV would tell it what was said.
 DecodeLoop::Slot& DecodeLoop::place(const Request& req) {
     Slot* best = nullptr;
     Slot* oldest = nullptr;
     size_t best_common = 0;
     for (auto& slot : slots_) {
         if (slot.req) continue;
-        const size_t common = common_prefix(slot.cached, req.prompt);
+        const size_t common = slot.kv_tenant == req.kv_tenant ? common_prefix(slot.cached, req.prompt) : 0;
         if (!best || common > best_common || (common == best_common && slot.last_used < best->last_used)) {
             best = &slot;
             best_common = common;
@@ -71,6 +98,7 @@ DecodeLoop::Slot& DecodeLoop::place(const Request& req) {
         if (!oldest || slot.last_used < oldest->last_used) oldest = &slot;
     }
     const CachedState* saved = cache_->find(req.session_key);
+    if (saved && saved->kv_tenant != req.kv_tenant) saved = nullptr;  // session keys are per tenant already
     if (saved && req.memory.cache_prompt && common_prefix(saved->tokens, req.prompt) > best_common) {
         park(*oldest, req.session_key);
         restore(*oldest, cache_->take(req.session_key));
@@ -95,7 +123,9 @@ void DecodeLoop::start(Slot& slot, std::shared_ptr<Request> req, Clock::time_poi
     slot.n_cached = 0;
     slot.shown = 0;
     slot.batch_index = -1;
-    slot.stop = StopMatcher(r.stopping.stop);
+    slot.stop = std::move(r.stop);  // compiled by the caller
+    slot.sampler = std::move(r.sampler);  // built by the caller, prompt accepted
+    slot.greedy = r.greedy;
 
     if (r.prompt.empty()) {
         finish(slot, Status::invalid_argument, "error", "empty prompt");
@@ -107,18 +137,15 @@ void DecodeLoop::start(Slot& slot, std::shared_ptr<Request> req, Clock::time_poi
                    std::to_string(ctx_per_seq_));
         return;
     }
-    std::string err;
-    if (make_sampler(model_->get(), r.sampling, r.stopping.ignore_eos, static_cast<int32_t>(ctx_per_seq_),
-                     &slot.sampler, &err) != Status::ok) {
-        finish(slot, Status::invalid_argument, "error", err);
+    if (!slot.sampler) {
+        finish(slot, Status::invalid_argument, "error", "the request has no sampler");
         return;
     }
-    slot.greedy = is_plain_greedy(r.sampling);
     const size_t common = reuse_prefix(slot, r);
     slot.session = r.session_key;
+    slot.kv_tenant = r.kv_tenant;
     slot.prompt_pos = common;
     slot.n_cached = static_cast<int32_t>(common);
-    for (llama_token t : r.prompt) common_sampler_accept(slot.sampler.get(), t, false);
 }
 
 }  // namespace wnl

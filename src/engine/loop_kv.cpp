@@ -2,6 +2,7 @@
 // host-RAM cache that parked sessions' state goes to and comes back from,
 // context shifts, and what memory pressure takes away.
 #include <chrono>
+#include <new>
 
 #include "engine/decode_loop.h"
 #include "engine/log.h"
@@ -10,10 +11,10 @@
 namespace wnl {
 
 // At least one prompt token is decoded again, so that there are logits to
-// sample from.
+// sample from. Another tenant's tokens are never a prefix.
 size_t DecodeLoop::reuse_prefix(Slot& slot, const Request& req) {
     size_t common = 0;
-    if (req.memory.cache_prompt) {
+    if (req.memory.cache_prompt && slot.kv_tenant == req.kv_tenant) {
         const size_t limit = std::min(slot.cached.size(), req.prompt.size() - 1);
         while (common < limit && slot.cached[common] == req.prompt[common]) ++common;
     }
@@ -46,18 +47,28 @@ void DecodeLoop::park(Slot& slot, const std::string& incoming) {
     if (slot.session.empty() || slot.session == incoming || slot.cached.empty()) return;
     if (cache_->limit() == 0) return;
     if (max_cache_tokens_ > 0 && static_cast<int64_t>(slot.cached.size()) > max_cache_tokens_) return;
-    CachedState state;
-    state.key = slot.session;
-    state.tokens = slot.cached;
-    state.data.resize(llama_state_seq_get_size(ctx_, slot.seq));
-    const size_t n = llama_state_seq_get_data(ctx_, state.data.data(), state.data.size(), slot.seq);
+    const std::string owner = std::move(slot.session);
+    const std::string owner_tenant = slot.kv_tenant;
     slot.session.clear();
-    if (n == 0) return;
-    state.data.resize(n);
-    log(LogLevel::debug, "memory", "session state moved to the host cache",
-        {{"session", state.key}, {"tokens", state.tokens.size()}, {"bytes", n}});
-    cache_->put(std::move(state));
-    saved_++;
+    // Without memory for the copy the state is not kept: the session's next
+    // turn prefills from its text instead, and the incoming request goes on.
+    try {
+        CachedState state;
+        state.key = owner;
+        state.kv_tenant = owner_tenant;
+        state.tokens = slot.cached;
+        state.data.resize(llama_state_seq_get_size(ctx_, slot.seq));
+        const size_t n = llama_state_seq_get_data(ctx_, state.data.data(), state.data.size(), slot.seq);
+        if (n == 0) return;
+        state.data.resize(n);
+        log(LogLevel::debug, "memory", "session state moved to the host cache",
+            {{"session", state.key}, {"tokens", state.tokens.size()}, {"bytes", n}});
+        cache_->put(std::move(state));
+        saved_++;
+    } catch (const std::bad_alloc&) {
+        log(LogLevel::warn, "memory", "out of memory saving a session's state; it will prefill again",
+            {{"session", owner}});
+    }
 }
 
 void DecodeLoop::restore(Slot& slot, CachedState state) {
@@ -71,6 +82,7 @@ void DecodeLoop::restore(Slot& slot, CachedState state) {
     }
     slot.cached = std::move(state.tokens);
     slot.session = state.key;
+    slot.kv_tenant = state.kv_tenant;
     restored_++;
 }
 

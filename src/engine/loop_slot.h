@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/loop_sampling.h"
 #include "engine/request.h"
 #include "engine/sampler.h"
 #include "engine/stop_matcher.h"
@@ -25,6 +26,11 @@ struct LoopSlot {
     llama_token last_token = 0;
     SamplerPtr sampler;
     bool greedy = false;  // is_plain_greedy: argmax, no candidate list
+    // A grammar request's token being sampled off the loop (loop_sampling.h):
+    // while set, the worker owns `sampler` and the job, and the slot takes no
+    // batch token.
+    bool sampling = false;
+    std::unique_ptr<SampleJob> job = std::make_unique<SampleJob>();
     StopMatcher stop;
     size_t shown = 0;  // bytes of text passed to on_text
     int32_t n_generated = 0;
@@ -32,6 +38,7 @@ struct LoopSlot {
     Clock::time_point t_admit, t_first_token;
     uint64_t last_used = 0;
     std::string session;  // whose tokens `cached` holds
+    std::string kv_tenant;  // the tenant that wrote them: a prefix for it alone
     bool generating() const { return req && prompt_pos >= req->prompt.size(); }
 };
 
@@ -46,5 +53,11 @@ inline size_t common_prefix(const std::vector<llama_token>& a, const std::vector
 inline double ms_between(Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double, std::milli>(b - a).count();
 }
+
+// Ends a request that holds no slot (expired in the queue, or failed while
+// being placed). Never throws: without memory for the result it still ends,
+// as missing_memory.
+void finish_unplaced(Request& r, Status status, const char* stop_reason, const std::string& why,
+                     Clock::time_point now) noexcept;
 
 }  // namespace wnl

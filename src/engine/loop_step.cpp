@@ -2,17 +2,24 @@
 // request (a token for each generating one, then prompt chunks), then
 // sampling and the stop checks, and the end of each request.
 #include <algorithm>
+#include <new>
+#include <stdexcept>
 
 #include "common.h"
 #include "engine/decode_loop.h"
 #include "engine/log.h"
-#include "sampling.h"
 
 namespace wnl {
 
 void DecodeLoop::end_idle_requests() {
     for (auto& slot : slots_) {
         if (!slot.req) continue;
+        // A cancelled request's token not yet being sampled is taken back;
+        // one being sampled is the sampling thread's until it is done.
+        if (slot.sampling) {
+            if (!slot.req->cancelled || !sampling_->withdraw(slot.job.get())) continue;
+            slot.sampling = false;
+        }
         if (slot.req->cancelled) {
             finish(slot, Status::runtime_error, "cancelled", "request cancelled");
         } else if (slot.req->stopping.max_tokens == 0) {
@@ -27,7 +34,7 @@ void DecodeLoop::build_batch() {
     // One token for every generating request first, so prefill never
     // stalls them for more than one chunk.
     for (auto& slot : slots_) {
-        if (!slot.req || !slot.generating() || slot.n_generated == 0) continue;
+        if (!slot.req || !slot.generating() || slot.n_generated == 0 || slot.sampling) continue;
         if (slot.cached.size() + 1 >= ctx_per_seq_) {
             if (!slot.req->memory.context_shifting || !shift_context(slot)) {
                 finish(slot, Status::context_full, "context_full",
@@ -161,14 +168,119 @@ void DecodeLoop::fail_batch(const std::string& why) {
     }
 }
 
+template <class F>
+void DecodeLoop::guard_slot(Slot& slot, F&& step) noexcept {
+    try {
+        step();
+    } catch (const std::bad_alloc&) {
+        if (slot.req && !slot.sampling) finish(slot, Status::missing_memory, "error", "out of memory while sampling");
+    } catch (const std::exception& e) {
+        // llama.cpp's sampler and grammar throw on states a guest's settings
+        // can reach; the request ends, the loop and the others go on.
+        if (!slot.req || slot.sampling) return;
+        std::string why;
+        try {
+            why = std::string("sampling failed: ") + e.what();
+            log(LogLevel::error, "scheduler", "request failed while sampling",
+                {{"session", slot.req->session_key}, {"error", why}});
+        } catch (...) {
+        }
+        finish(slot, Status::runtime_error, "error", why);
+    } catch (...) {
+        if (slot.req && !slot.sampling) finish(slot, Status::runtime_error, "error", "sampling failed");
+    }
+}
+
+void DecodeLoop::sample_batch() {
+    for (auto& slot : slots_) {
+        if (!slot.req || slot.batch_index < 0) continue;
+        guard_slot(slot, [&] {
+            if (!offload(slot)) after_decode(slot);
+        });
+    }
+}
+
+bool DecodeLoop::offload(Slot& slot) {
+    if (!sampling_ || !slot.sampler->has_grammar()) return false;
+    const float* row = llama_get_logits_ith(ctx_, slot.batch_index);
+    if (!row) return false;
+    SampleJob& job = *slot.job;
+    job.logits.assign(row, row + llama_vocab_n_tokens(model_->vocab()));
+    job.sampler = slot.sampler.get();
+    job.token = LLAMA_TOKEN_NULL;
+    job.nothing_allowed = false;
+    job.status = Status::ok;
+    job.error.clear();
+    if (!sampling_->submit(&job)) return false;
+    slot.batch_index = -1;
+    slot.sampling = true;
+    return true;
+}
+
+bool DecodeLoop::any_sampling() const {
+    for (const auto& slot : slots_) {
+        if (slot.sampling) return true;
+    }
+    return false;
+}
+
+void DecodeLoop::collect_samples() {
+    for (auto& slot : slots_) {
+        if (!slot.sampling || !slot.job->done) continue;
+        slot.sampling = false;
+        SampleJob& job = *slot.job;
+        if (job.status != Status::ok) {
+            finish(slot, job.status, "error", job.error.empty() ? "sampling failed" : job.error);
+            continue;
+        }
+        guard_slot(slot, [&] { take_token(slot, job.token, job.nothing_allowed); });
+    }
+}
+
+void DecodeLoop::wait_for_samples() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] {
+        if (stopping_ || queue_->size() > 0 || !forget_.empty()) return true;
+        for (const auto& slot : slots_) {
+            if (slot.sampling && slot.job->done) return true;
+        }
+        return false;
+    });
+}
+
 void DecodeLoop::after_decode(Slot& slot) {
     Request& r = *slot.req;
     const int32_t idx = slot.batch_index;
     slot.batch_index = -1;
     llama_token tok = slot.greedy ? greedy_token(ctx_, model_->get(), idx, r.stopping.ignore_eos) : LLAMA_TOKEN_NULL;
-    if (tok == LLAMA_TOKEN_NULL) tok = common_sampler_sample(slot.sampler.get(), ctx_, idx);
-    common_sampler_accept(slot.sampler.get(), tok, true);
+    bool nothing_allowed = false;
+    if (tok == LLAMA_TOKEN_NULL) {
+        const float* row = llama_get_logits_ith(ctx_, idx);
+        if (!row) throw std::runtime_error("llama.cpp has no logits for the request's batch row");
+        tok = slot.sampler->sample(row, &nothing_allowed);
+    }
+    // A token nothing allowed is arbitrary: accepting it would make
+    // llama.cpp's grammar throw ("empty grammar stack") or abort (an end of
+    // generation the grammar does not allow).
+    if (!nothing_allowed) slot.sampler->accept(tok, true);
+    take_token(slot, tok, nothing_allowed);
+}
+
+void DecodeLoop::take_token(Slot& slot, llama_token tok, bool nothing_allowed) {
+    Request& r = *slot.req;
     auto now = Clock::now();
+    if (nothing_allowed) {
+        // The grammar admits no token the rest of the chain allows: it is
+        // complete and end of generation is forbidden (ignore_eos, or a
+        // bias), or nothing the model can emit continues it. The request
+        // ends with its text (docs/abi.md, stop_reason "grammar").
+        if (slot.sampler->has_grammar()) {
+            finish(slot, Status::ok, "grammar");
+        } else {
+            finish(slot, Status::runtime_error, "error", "the sampler found no token to pick");
+        }
+        return;
+    }
     if (slot.n_generated == 0) slot.t_first_token = now;
 
     if (!r.stopping.ignore_eos && llama_vocab_is_eog(model_->vocab(), tok)) {
@@ -195,29 +307,40 @@ void DecodeLoop::after_decode(Slot& slot) {
     }
 }
 
-void DecodeLoop::finish(Slot& slot, Status status, const std::string& stop_reason, const std::string& error) {
+void DecodeLoop::finish(Slot& slot, Status status, const std::string& stop_reason, const std::string& error) noexcept {
     auto now = Clock::now();
     Request& r = *slot.req;
     RequestResult res;
-    res.status = status;
-    res.error = error;
-    res.stop_reason = stop_reason;
-    res.text = slot.stop.text();
-    res.input_tokens = static_cast<int32_t>(r.prompt.size());
-    res.cached_tokens = slot.n_cached;
-    res.output_tokens = slot.n_generated;
-    res.queue_ms = ms_between(r.enqueued_at, slot.t_admit);
     const bool had_token = slot.n_generated > 0;
-    res.prefill_ms = ms_between(slot.t_admit, had_token ? slot.t_first_token : now);
-    res.decode_ms = had_token ? ms_between(slot.t_first_token, now) : 0.0;
-    if (r.on_text && slot.shown < res.text.size()) {
-        r.on_text(std::string_view(res.text).substr(slot.shown));
+    try {
+        res.status = status;
+        res.error = error;
+        res.stop_reason = stop_reason;
+        res.text = slot.stop.text();
+        res.input_tokens = static_cast<int32_t>(r.prompt.size());
+        res.cached_tokens = slot.n_cached;
+        res.output_tokens = slot.n_generated;
+        res.queue_ms = ms_between(r.enqueued_at, slot.t_admit);
+        res.prefill_ms = ms_between(slot.t_admit, had_token ? slot.t_first_token : now);
+        res.decode_ms = had_token ? ms_between(slot.t_first_token, now) : 0.0;
+        if (r.on_text && slot.shown < res.text.size()) {
+            r.on_text(std::string_view(res.text).substr(slot.shown));
+        }
+    } catch (...) {
+        // Out of memory (the text, the callback's copy): the caller still
+        // gets an answer, and the KV is forgotten below.
+        res = RequestResult{};
+        res.status = status = Status::missing_memory;
+        res.stop_reason = "error";
     }
     {
         std::lock_guard<std::mutex> lock(mu_);
         busy_slots_--;
-        stats_.request_finished(res, ms_between(r.enqueued_at, now),
-                                had_token ? ms_between(r.enqueued_at, slot.t_first_token) : 0.0);
+        try {
+            stats_.request_finished(res, ms_between(r.enqueued_at, now),
+                                    had_token ? ms_between(r.enqueued_at, slot.t_first_token) : 0.0);
+        } catch (...) {
+        }
     }
     // A request cancelled while generating (a stream its guest ended early)
     // leaves whole KV: its prompt and the tokens decoded since, which the
@@ -229,7 +352,9 @@ void DecodeLoop::finish(Slot& slot, Status status, const std::string& stop_reaso
         llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
         slot.cached.clear();
     }
-    slot.sampler.reset();
+    // Freed with the request, on the caller's thread (a grammar's teardown
+    // is the guest's cost, not the loop's).
+    r.sampler = std::move(slot.sampler);
     auto req = std::move(slot.req);
     slot.req.reset();
     req->finish(std::move(res));

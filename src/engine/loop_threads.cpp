@@ -1,10 +1,43 @@
 #include "engine/loop_threads.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <system_error>
+#include <thread>
+#include <vector>
 
 #include "ggml-cpu.h"
 
 namespace wnl {
+
+bool threads_available(int n) {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool release = false;
+    bool ok = true;
+    std::vector<std::thread> probe;
+    try {
+        probe.reserve(static_cast<size_t>(n > 0 ? n : 0));
+        for (int i = 0; i < n; ++i) {
+            probe.emplace_back([&] {
+                std::unique_lock<std::mutex> lock(mu);
+                cv.wait(lock, [&] { return release; });
+            });
+        }
+    } catch (const std::system_error&) {
+        ok = false;
+    } catch (const std::bad_alloc&) {
+        ok = false;
+    }
+    {
+        std::lock_guard<std::mutex> lock(mu);
+        release = true;
+    }
+    cv.notify_all();
+    for (auto& t : probe) t.join();
+    return ok;
+}
 
 LoopThreads::LoopThreads(llama_context* ctx, int threads, int threads_batch)
     : ctx_(ctx), threads_(threads), threads_batch_(threads_batch) {
@@ -18,10 +51,13 @@ LoopThreads::LoopThreads(llama_context* ctx, int threads, int threads_batch)
     if (pool_) attach(pool_, pool_batch_, threads_, threads_batch_);
 }
 
-LoopThreads::~LoopThreads() {
+void LoopThreads::release() {
+    if (current_) llama_detach_threadpool(ctx_);
     if (pool_) ggml_threadpool_free(pool_);
     if (pool_batch_) ggml_threadpool_free(pool_batch_);
     for (auto& [key, e] : extra_) ggml_threadpool_free(e.pool);
+    pool_ = pool_batch_ = current_ = current_batch_ = nullptr;
+    extra_.clear();
 }
 
 void LoopThreads::attach(ggml_threadpool* pool, ggml_threadpool* pool_batch, int n, int n_batch) {
@@ -52,7 +88,7 @@ ggml_threadpool* LoopThreads::extra_pool(int n, bool quiet) {
     }
     ggml_threadpool_params p = ggml_threadpool_params_default(n);
     if (quiet) p.poll = 0;
-    ggml_threadpool* pool = ggml_threadpool_new(&p);
+    ggml_threadpool* pool = threads_available(n) ? ggml_threadpool_new(&p) : nullptr;
     if (pool) extra_[key] = {pool, ++use_tick_};
     return pool;
 }

@@ -27,7 +27,10 @@ public:
     // joins threads on every decode).
     LoopThreads(llama_context* ctx, int threads, int threads_batch);
     // Frees the pools: only once `ctx` no longer computes (or is freed).
-    ~LoopThreads();
+    ~LoopThreads() { release(); }
+    // Detaches the pools from `ctx` and frees them (joining their worker
+    // threads), once it computes no more; use() must not follow.
+    void release();
     LoopThreads(const LoopThreads&) = delete;
     LoopThreads& operator=(const LoopThreads&) = delete;
 
@@ -66,5 +69,11 @@ private:
     ggml_threadpool* current_ = nullptr;
     ggml_threadpool* current_batch_ = nullptr;
 };
+
+// Whether `n` more threads can exist at once in this process now: ggml
+// aborts when it cannot start a pool's worker (pthread_create failing), so a
+// pool is made only after this has started and joined as many. False also
+// when starting them failed for want of memory.
+bool threads_available(int n);
 
 }  // namespace wnl

@@ -3,11 +3,13 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <sstream>
 
 #include "engine/log.h"
+#include "engine/process_exit.h"
 #include "engine/tcp_probe.h"
 #include "ggml-backend.h"
 #include "ggml-rpc.h"
@@ -144,13 +146,18 @@ Status Model::load(const std::string& path, const ModelConfig& cfg, std::shared_
 }
 
 Model::~Model() {
-    if (model_) llama_model_free(model_);
+    // Not once the process is exiting: llama.cpp's statics may be gone.
+    if (model_ && !process_exiting()) llama_model_free(model_);
 }
 
 std::vector<llama_token> Model::tokenize(std::string_view text, bool add_special, bool parse_special) const {
+    // llama.cpp takes int32_t lengths and reports an overflowing result as
+    // INT32_MIN; max_prompt_bytes keeps real prompts far below either.
+    if (text.size() > static_cast<size_t>(INT32_MAX) - 2) return {};
     std::vector<llama_token> tokens(text.size() + 2);
     int n = llama_tokenize(vocab_, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
                            static_cast<int32_t>(tokens.size()), add_special, parse_special);
+    if (n == INT32_MIN) return {};
     if (n < 0) {
         tokens.resize(static_cast<size_t>(-n));
         n = llama_tokenize(vocab_, text.data(), static_cast<int32_t>(text.size()), tokens.data(),

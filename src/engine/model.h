@@ -44,6 +44,7 @@ public:
     const llama_vocab* vocab() const { return vocab_; }
     const ModelInfo& info() const { return info_; }
 
+    // Empty when the text is too long for llama.cpp's int32_t lengths.
     std::vector<llama_token> tokenize(std::string_view text, bool add_special, bool parse_special) const;
     std::string token_to_piece(llama_token token) const;
 

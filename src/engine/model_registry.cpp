@@ -8,9 +8,17 @@
 namespace wnl {
 
 namespace {
+// Never destroyed (process_exit.h): a call still loading while the process
+// exits must not find its tables gone.
+struct Tables {
+    std::unordered_map<std::string, std::weak_ptr<Model>> models;
+    std::unordered_map<std::string, std::weak_ptr<ServedModel>> served;
+};
 std::mutex g_mu;
-std::unordered_map<std::string, std::weak_ptr<Model>> g_models;
-std::unordered_map<std::string, std::weak_ptr<ServedModel>> g_served;
+Tables& tables() {
+    static Tables* t = new Tables();
+    return *t;
+}
 uint64_t g_versions = 0;
 
 template <typename Map>
@@ -23,6 +31,9 @@ LoopSettings loop_settings_from(const Config& cfg) {
     LoopSettings s;
     s.n_slots = static_cast<uint32_t>(cfg.backend.max_concurrent);
     s.ctx_per_seq = cfg.model.ctx_size;
+    // Auto is at most 4096 anyway: a wider ceiling changes nothing, and must
+    // not keep loops that would be the same from being shared.
+    if (cfg.model.ctx_size == 0 && cfg.model.ctx_limit > 0 && cfg.model.ctx_limit < 4096) s.ctx_limit = cfg.model.ctx_limit;
     s.n_batch = cfg.model.batch_size;
     s.n_ubatch = cfg.model.ubatch_size;
     s.threads = cfg.model.threads;
@@ -42,16 +53,22 @@ LoopSettings loop_settings_from(const Config& cfg) {
     return s;
 }
 
+std::string served_key(const std::string& share_as, const Config& cfg) {
+    return Model::share_key(share_as, cfg.model) + "#" + loop_settings_from(cfg).share_key();
+}
+
 Status acquire_served_model(const std::string& path, const std::string& share_as, const Config& cfg,
                             std::shared_ptr<ServedModel>* out, std::string* error) {
     std::lock_guard<std::mutex> lock(g_mu);
+    auto& g_models = tables().models;
+    auto& g_served = tables().served;
     forget_expired(g_models);
     forget_expired(g_served);
     const std::string model_key = Model::share_key(share_as, cfg.model);
     const LoopSettings settings = loop_settings_from(cfg);
-    const std::string served_key = model_key + "#" + settings.share_key();
+    const std::string key = served_key(share_as, cfg);
 
-    if (auto served = g_served[served_key].lock()) {
+    if (auto served = g_served[key].lock()) {
         log(LogLevel::info, "model", "model already loaded; sharing it", {{"path", path}});
         *out = std::move(served);
         return Status::ok;
@@ -66,8 +83,9 @@ Status acquire_served_model(const std::string& path, const std::string& share_as
     served->model = model;
     Status st = DecodeLoop::create(model, settings, &served->loop, error);
     if (st != Status::ok) return st;
+    served->key = key;
     served->version = ++g_versions;
-    g_served[served_key] = served;
+    g_served[key] = served;
     *out = std::move(served);
     return Status::ok;
 }

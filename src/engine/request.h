@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "engine/config.h"
+#include "engine/sampler.h"
 #include "engine/status.h"
+#include "engine/stop_matcher.h"
 #include "llama.h"
 
 namespace wnl {
@@ -25,7 +27,8 @@ struct RequestResult {
     Status status = Status::ok;
     std::string error;  // why, when status is not ok
     std::string text;
-    std::string stop_reason;  // eos | stop_string | max_tokens | time_limit | context_full | cancelled | timeout | error
+    // eos | stop_string | max_tokens | time_limit | grammar | context_full | cancelled | timeout | error
+    std::string stop_reason;
     int32_t input_tokens = 0;  // prompt tokens
     int32_t cached_tokens = 0;  // prompt tokens already in the KV cache
     int32_t output_tokens = 0;
@@ -43,10 +46,23 @@ struct Request {
     Priority priority = Priority::normal;
     Clock::time_point deadline = Clock::time_point::max();  // to be admitted by
     std::string session_key;  // for fair scheduling and KV affinity
+    std::string tenant;  // the backend context: its share of the queue
+    // Whose KV this request may reuse as a prefix: its own tenant's, or a
+    // name several tenants share (share_kv "process").
+    std::string kv_tenant;
+    double queue_share = 1.0;  // the share of the queue its tenant may hold waiting
     int32_t keep_prefix = 0;  // prompt tokens a context shift keeps (the system prompt)
     // Called on the decode thread with text that is safe to show (no partial
     // stop string, whole UTF-8 characters). Optional.
     std::function<void(std::string_view)> on_text;
+    // Built by the caller before submit (make_sampler, with the prompt
+    // already accepted; the stop strings compiled), so that the decode loop
+    // never spends a guest's setup time. The loop hands the sampler back at
+    // the end, to be freed on the caller's thread with the request.
+    SamplerPtr sampler;
+    bool greedy = false;  // is_plain_greedy(sampling)
+    bool has_grammar = false;  // grammar or json_schema
+    StopMatcher stop;
 
     // Set by anyone; the loop stops the request within one decode step.
     std::atomic<bool> cancelled{false};

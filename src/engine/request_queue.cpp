@@ -12,6 +12,15 @@ bool RequestQueue::push(std::shared_ptr<Request> r, Clock::time_point now, size_
     return true;
 }
 
+bool RequestQueue::over_share(const Request& r, size_t room) const {
+    if (r.queue_share >= 1.0 || r.tenant.empty()) return false;
+    const auto share = static_cast<size_t>(r.queue_share * static_cast<double>(s_.capacity));
+    const size_t allowed = std::max<size_t>(1, share) + room;
+    const auto held = static_cast<size_t>(
+        std::count_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.req->tenant == r.tenant; }));
+    return held >= allowed;
+}
+
 int64_t RequestQueue::effective_level(const Entry& e, Clock::time_point now) const {
     int64_t level = static_cast<int64_t>(e.req->priority);
     if (s_.aging_ms > 0) {

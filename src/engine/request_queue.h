@@ -34,6 +34,10 @@ public:
     // False when the queue is at capacity. `room` extra entries are allowed
     // for requests that a free slot will take at once.
     bool push(std::shared_ptr<Request> r, Clock::time_point now, size_t room = 0);
+    // Whether r's tenant (backend context) already holds its share of the
+    // queue: max(1, queue_share x capacity) waiting, plus the same `room`.
+    // One tenant cannot fill the queue that other tenants wait in.
+    bool over_share(const Request& r, size_t room = 0) const;
     // The request to admit next, or null when empty.
     std::shared_ptr<Request> pop(Clock::time_point now);
     // Removes and returns requests that are cancelled or past their deadline.

@@ -17,6 +17,7 @@ namespace wnl {
 
 struct CachedState {
     std::string key;
+    std::string kv_tenant;  // who wrote it
     std::vector<llama_token> tokens;  // what the state holds
     std::vector<uint8_t> data;  // llama_state_seq_get_data
 };

@@ -19,6 +19,7 @@ const char* status_name(Status s) {
         case Status::context_full: return "context_full";
         case Status::prompt_too_long: return "prompt_too_long";
         case Status::model_not_found: return "model_not_found";
+        case Status::path_refused: return "path_refused";
     }
     // A value cast from an out-of-range integer; the name must still be printable.
     return "unknown";

@@ -20,6 +20,10 @@ enum class Status {
     context_full,
     prompt_too_long,
     model_not_found,
+    // A model path the host's policy does not let a guest load. One code
+    // whether or not the file exists, so refusals reveal nothing about the
+    // host's file system.
+    path_refused,
 };
 
 const char* status_name(Status s);

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "wasi_nn_backend.h"
 
@@ -464,14 +465,45 @@ static void test_bad_init(void) {
     expect_code(api.init_backend_with_config(NULL, "{}", 2), invalid_argument, "init_backend_with_config(NULL ctx)");
     expect_code(api.init_backend_with_config(&ctx, "{\"model\":{", 10), invalid_argument,
                 "init_backend_with_config, invalid JSON");
-    expect_code(api.init_backend_with_config(&ctx, NULL, 3), invalid_argument,
-                "init_backend_with_config, config NULL with length 3");
+    /* A NULL string is absent whatever its length (docs/abi.md §4). */
+    if (expect_code(api.init_backend_with_config(&ctx, NULL, 3), success,
+                    "init_backend_with_config, config NULL with length 3 (absent)"))
+        expect_code(api.deinit_backend(ctx), success, "deinit_backend");
     expect_code(api.init_backend_with_config(&ctx, "{\"max_sessions\":0}", 18), invalid_argument,
                 "init_backend_with_config, max_sessions 0");
     if (expect_code(api.init_backend(&ctx), success, "init_backend")) {
         expect_code(api.deinit_backend(ctx), success, "deinit_backend");
         expect_code(api.deinit_backend(ctx), not_found, "deinit_backend twice");
     }
+}
+
+/* The host's policy (docs/security.md): a native host's model_dirs; paths
+ * outside get security whether or not they exist; a guest's host-only key
+ * is invalid_argument. */
+static void test_host_policy(void) {
+    char root[] = "/tmp/wnl-c-legacy-policy-XXXXXX";
+    if (!check(mkdtemp(root) != NULL, "policy: scratch directory")) return;
+    char cfg[512], path[600];
+    snprintf(cfg, sizeof cfg, "{\"backend\":{\"model_dirs\":[\"%s\"]}}", root);
+    void *ctx = NULL;
+    graph g = 0;
+    if (expect_code(api.init_backend_with_config(&ctx, cfg, (uint32_t)strlen(cfg)), success,
+                    "policy: init_backend_with_config with model_dirs")) {
+        expect_code(api.load_by_name(ctx, MODEL, (uint32_t)strlen(MODEL), &g), security,
+                    "policy: an existing model outside model_dirs is security");
+        expect_code(api.load_by_name(ctx, MISSING_MODEL, (uint32_t)strlen(MISSING_MODEL), &g), security,
+                    "policy: a missing model outside model_dirs is security too");
+        snprintf(path, sizeof path, "%s/../..%s", root, MODEL);
+        expect_code(api.load_by_name(ctx, path, (uint32_t)strlen(path), &g), security,
+                    "policy: .. out of model_dirs is security");
+        snprintf(path, sizeof path, "%s/missing.gguf", root);
+        expect_code(api.load_by_name(ctx, path, (uint32_t)strlen(path), &g), model_not_found,
+                    "policy: a missing model inside model_dirs is model_not_found");
+        expect_code(load_name(ctx, path, "{\"model\":{\"rpc_servers\":\"127.0.0.1:1\"}}", &g), invalid_argument,
+                    "policy: a guest's rpc_servers is invalid_argument");
+        api.deinit_backend(ctx);
+    }
+    rmdir(root);
 }
 
 static void test_bad_load(void *ctx) {
@@ -541,13 +573,15 @@ static void test_bad_exec(void *ctx, graph g) {
 
     /* Tensors. */
     expect_code(api.set_input(ctx, exec, 0, NULL), invalid_argument, "set_input, tensor NULL");
-    static const tensor_type wrong_types[] = {fp16, fp32, fp64, bf16, i32, i64, (tensor_type)42};
+    /* With real dimensions a tensor must be a byte type: u8 (4), or up8 (2)
+     * in the original header's numbering (fp64's number here). */
+    static const tensor_type wrong_types[] = {fp16, fp32, bf16, i32, i64, (tensor_type)42, (tensor_type)-1};
     for (size_t i = 0; i < sizeof wrong_types / sizeof wrong_types[0]; i++) {
-        cstring_tensor(&t, PROMPT)->type = wrong_types[i];
+        sized_text(&st, PROMPT, (uint32_t)strlen(PROMPT))->type = wrong_types[i];
         char what[96];
-        snprintf(what, sizeof what, "set_input, tensor type %d%s", (int)wrong_types[i],
+        snprintf(what, sizeof what, "set_input, tensor type %d with dimensions%s", (int)wrong_types[i],
                  wrong_types[i] == bf16 ? " (WAMR 2.4's u8 number)" : "");
-        expect_code(api.set_input(ctx, exec, 0, &t), invalid_argument, what);
+        expect_code(api.set_input(ctx, exec, 0, &st.t), invalid_argument, what);
     }
     cstring_tensor(&t, PROMPT)->data = NULL;
     expect_code(api.set_input(ctx, exec, 0, &t), invalid_argument, "set_input, data NULL");
@@ -569,6 +603,17 @@ static void test_bad_exec(void *ctx, graph g) {
     size = sizeof buf;
     expect_code(api.compute(ctx, exec), invalid_argument, "compute after only refused set_input calls");
 
+    /* Accepted as text: type 2 (the original header's up8) with dimensions,
+     * and any type without dimensions, as the original read it. */
+    sized_text(&st, PROMPT, (uint32_t)strlen(PROMPT))->type = fp64;
+    expect_code(api.set_input(ctx, exec, 0, &st.t), success, "set_input, type 2 (the original header's up8) with dimensions");
+    for (size_t i = 0; i < sizeof wrong_types / sizeof wrong_types[0]; i++) {
+        cstring_tensor(&t, PROMPT)->type = wrong_types[i];
+        char what[96];
+        snprintf(what, sizeof what, "set_input, tensor type %d, dimensions {NULL, 0}: text", (int)wrong_types[i]);
+        expect_code(api.set_input(ctx, exec, 0, &t), success, what);
+    }
+
     /* run_inference arguments. */
     size = sizeof buf;
     expect_code(api.run_inference(ctx, exec, 0, NULL, (uint8_t *)buf, &size, NULL, 0), invalid_argument,
@@ -577,16 +622,27 @@ static void test_bad_exec(void *ctx, graph g) {
                 "run_inference, out NULL");
     expect_code(api.run_inference(ctx, exec, 0, cstring_tensor(&t, PROMPT), (uint8_t *)buf, NULL, NULL, 0),
                 invalid_argument, "run_inference, out_size NULL");
-    expect_code(infer(ctx, exec, 0, PROMPT, "{\"max_tokens\":", buf, sizeof buf, &size), invalid_argument,
-                "run_inference, invalid JSON runtime config");
-    expect_code(api.run_inference(ctx, exec, 0, cstring_tensor(&t, PROMPT), (uint8_t *)buf, &size, NULL, 9),
-                invalid_argument, "run_inference, runtime config NULL with length 9");
+    /* The legacy run_inference's exception: a runtime config that is not
+     * JSON at all runs with the graph's settings (as the original did); one
+     * that parses with a bad value is refused. */
+    expect_code(infer(ctx, exec, 0, PROMPT, "{\"max_tokens\":", buf, sizeof buf, &size), success,
+                "run_inference, runtime config that does not parse: runs with the graph's settings");
+    expect_code(infer(ctx, exec, 0, PROMPT, "{\"max_tokens\":-7}", buf, sizeof buf, &size), invalid_argument,
+                "run_inference, runtime config max_tokens -7");
+    size = sizeof buf;
+    expect_code(api.run_inference(ctx, exec, 0, cstring_tensor(&t, PROMPT), (uint8_t *)buf, &size, NULL, 9), success,
+                "run_inference, runtime config NULL with length 9 (absent)");
+    /* Read up to its first NUL, never its length: what follows is not read. */
+    size = sizeof buf;
+    expect_code(api.run_inference(ctx, exec, 0, cstring_tensor(&t, PROMPT), (uint8_t *)buf, &size,
+                                  "{\"max_tokens\":4}\0{garbage", 0xE6A5F00Du),
+                success, "run_inference, runtime config with a NUL before a garbage length");
     expect_code(infer(ctx, exec, 5, PROMPT, NULL, buf, sizeof buf, &size), invalid_argument,
                 "run_inference, index 5");
-    cstring_tensor(&t, PROMPT)->type = fp32;
+    sized_text(&st, PROMPT, (uint32_t)strlen(PROMPT))->type = fp32;
     size = sizeof buf;
-    expect_code(api.run_inference(ctx, exec, 0, &t, (uint8_t *)buf, &size, NULL, 0), invalid_argument,
-                "run_inference, tensor type fp32");
+    expect_code(api.run_inference(ctx, exec, 0, &st.t, (uint8_t *)buf, &size, NULL, 0), invalid_argument,
+                "run_inference, tensor type fp32 with dimensions");
 
     /* A real turn, then bad get_output calls. */
     expect_code(set_cstring(ctx, exec, 0, PROMPT), success, "set_input");
@@ -740,6 +796,7 @@ int main(void) {
     }
     test_null_context();
     test_bad_init();
+    test_host_policy();
 
     void *ctx = NULL;
     wasi_nn_error err = api.init_backend_with_config(&ctx, BACKEND_CONFIG, (uint32_t)strlen(BACKEND_CONFIG));

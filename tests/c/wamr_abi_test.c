@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "wasi_nn_llamacpp.h"
 
@@ -261,6 +263,76 @@ static void sleep_ms(long ms) {
     nanosleep(&ts, NULL);
 }
 
+/* ------------------------------------------------------ the host policy */
+
+/* What the host's policy decides (docs/security.md): guests cannot name
+ * host-only keys or go over a ceiling; paths outside model_dirs get
+ * not_found whether or not they exist; a policy file's alias loads. */
+static void test_host_policy(void) {
+    graph g = 0;
+    void *ctx = NULL;
+    if (!expect_code(api.init_backend(&ctx), success, "policy: init_backend")) return;
+    expect_code(load_name(ctx, MODEL, "{\"rpc_servers\":\"127.0.0.1:1\"}", &g), invalid_argument,
+                "policy: a guest's rpc_servers is refused");
+    expect_code(load_name(ctx, MODEL, "{\"logging\":{\"file\":\"/tmp/wnl-c-guest.log\"}}", &g), invalid_argument,
+                "policy: a guest's log file is refused");
+    expect_code(load_name(ctx, MODEL, "{\"ctx_size\":65536}", &g), invalid_argument,
+                "policy: ctx_size above the default ceiling is refused");
+    api.deinit_backend(ctx);
+
+    char root[] = "/tmp/wnl-c-policy-XXXXXX";
+    if (!check(mkdtemp(root) != NULL, "policy: scratch directory")) return;
+    char cfg[512], path[600], file[600];
+    snprintf(cfg, sizeof cfg, "{\"model_dirs\":[\"%s\"]}", root);
+    if (expect_code(api.init_backend_with_config(&ctx, cfg, (uint32_t)strlen(cfg)), success,
+                    "policy: init_backend_with_config with model_dirs")) {
+        expect_code(api.load_by_name(ctx, MODEL, (uint32_t)strlen(MODEL), &g), not_found,
+                    "policy: an existing model outside model_dirs is not_found");
+        expect_code(api.load_by_name(ctx, MISSING_MODEL, (uint32_t)strlen(MISSING_MODEL), &g), not_found,
+                    "policy: a missing model outside model_dirs is not_found too");
+        snprintf(path, sizeof path, "%s/../..%s", root, MODEL); /* the model itself, through .. */
+        expect_code(api.load_by_name(ctx, path, (uint32_t)strlen(path), &g), not_found,
+                    "policy: .. out of model_dirs is not_found");
+        snprintf(path, sizeof path, "%s/link.gguf", root);
+        if (symlink(MODEL, path) == 0) {
+            expect_code(api.load_by_name(ctx, path, (uint32_t)strlen(path), &g), not_found,
+                        "policy: a symlink out of model_dirs is not_found");
+            unlink(path);
+        }
+        snprintf(path, sizeof path, "%s/missing.gguf", root);
+        expect_code(api.load_by_name(ctx, path, (uint32_t)strlen(path), &g), model_not_found,
+                    "policy: a missing model inside model_dirs is model_not_found");
+        api.deinit_backend(ctx);
+    }
+
+    snprintf(file, sizeof file, "%s/policy.json", root);
+    FILE *f = fopen(file, "w");
+    if (f) {
+        fprintf(f, "{\"models\":{\"tiny\":{\"path\":\"%s\",\"config\":{\"temp\":0,\"max_tokens\":32}}}}", MODEL);
+        fclose(f);
+    }
+    setenv("WASI_NN_LLAMA_POLICY", file, 1);
+    if (expect_code(api.init_backend(&ctx), success, "policy: init_backend with a policy file")) {
+        if (expect_code(api.load_by_name(ctx, "tiny", 4, &g), success, "policy: load_by_name(alias)")) {
+            expect_golden(ctx, g, NULL, "policy: the alias's model with the alias's config");
+        }
+        expect_code(api.load_by_name(ctx, MODEL, (uint32_t)strlen(MODEL), &g), not_found,
+                    "policy: aliases and no model_dirs: a guest path is not_found");
+        api.deinit_backend(ctx);
+    }
+    f = fopen(file, "w");
+    if (f) {
+        fputs("{\"models\":", f);
+        fclose(f);
+    }
+    ctx = NULL;
+    expect_code(api.init_backend(&ctx), invalid_argument, "policy: a malformed policy file fails init_backend");
+    unlink(file);
+    expect_code(api.init_backend(&ctx), not_found, "policy: a missing policy file fails init_backend");
+    unsetenv("WASI_NN_LLAMA_POLICY");
+    rmdir(root);
+}
+
 /* ------------------------------------------------------- the main path */
 
 static void test_load_by_name(void *ctx, graph *g_out) {
@@ -273,7 +345,8 @@ static void test_load_by_name(void *ctx, graph *g_out) {
     err = api.load_by_name_with_config(ctx, MODEL, (uint32_t)strlen(MODEL) + 1, (void *)GREEDY_32,
                                        (uint32_t)strlen(GREEDY_32) + 1, &g2);
     expect_code(err, success, "load_by_name_with_config, name and config lengths counting the NUL");
-    check(g1 != g2, "two loads give two graph handles (%u, %u)", g1, g2);
+    /* The same file and config (the NUL is not part of it): the same graph. */
+    check(g1 == g2, "both loads give the same graph handle (%u, %u)", g1, g2);
     /* The golden text only comes out if the config (temp 0, 32 tokens) was applied. */
     expect_golden(ctx, g1, NULL, "greedy output, config without NUL, equals the golden text");
     expect_golden(ctx, g2, NULL, "greedy output, config with NUL, equals the golden text");
@@ -477,8 +550,10 @@ static void test_bad_init(void) {
     expect_code(api.init_backend_with_config(NULL, "{}", 2), invalid_argument, "init_backend_with_config(NULL ctx)");
     expect_code(api.init_backend_with_config(&ctx, "{\"temp\":", 8), invalid_argument,
                 "init_backend_with_config, invalid JSON");
-    expect_code(api.init_backend_with_config(&ctx, NULL, 5), invalid_argument,
-                "init_backend_with_config, config NULL with length 5");
+    /* A NULL string is absent whatever its length (docs/abi.md §4). */
+    if (expect_code(api.init_backend_with_config(&ctx, NULL, 5), success,
+                    "init_backend_with_config, config NULL with length 5 (absent)"))
+        expect_code(api.deinit_backend(ctx), success, "deinit_backend");
     expect_code(api.init_backend_with_config(&ctx, "{\"temp\":\"hot\"}", 14), invalid_argument,
                 "init_backend_with_config, wrong value type");
     /* Empty and whitespace-only configs mean "no settings". */
@@ -500,17 +575,42 @@ static void test_bad_load(void *ctx) {
     expect_code(load_name(ctx, MODEL, "[1,2]", &g), invalid_argument, "load_by_name_with_config, JSON not an object");
     expect_code(load_name(ctx, MODEL, "{\"ctx_size\":-5}", &g), invalid_argument,
                 "load_by_name_with_config, ctx_size out of range");
-    expect_code(api.load_by_name_with_config(ctx, MODEL, (uint32_t)strlen(MODEL), NULL, 4, &g), invalid_argument,
-                "load_by_name_with_config, config NULL with length 4");
+    {
+        graph g4 = 0;
+        if (expect_code(api.load_by_name_with_config(ctx, MODEL, (uint32_t)strlen(MODEL), NULL, 4, &g4), success,
+                        "load_by_name_with_config, config NULL with length 4 (absent)"))
+            api.unload(ctx, g4);
+    }
     expect_code(api.load_by_name(ctx, MISSING_MODEL, (uint32_t)strlen(MISSING_MODEL), &g), model_not_found,
                 "load_by_name, missing file");
     expect_code(api.load_by_name(ctx, MODEL_V1, (uint32_t)strlen(MODEL_V1), &g), invalid_encoding,
                 "load_by_name, GGUF v1 file");
-    const char *not_gguf = WNL_SOURCE_DIR "/tests/c/wamr_abi_test.c";
+    /* With no policy a guest may name *.gguf files only (docs/security.md):
+     * a file that is not GGUF, and a directory, under such names. */
+    char not_gguf[] = "/tmp/wnl-c-not-gguf-XXXXXX.gguf";
+    int fd = mkstemps(not_gguf, 5);
+    if (fd >= 0) {
+        if (write(fd, "not a model\n", 12) != 12) printf("# short write to %s\n", not_gguf);
+        close(fd);
+    }
     expect_code(api.load_by_name(ctx, not_gguf, (uint32_t)strlen(not_gguf), &g), invalid_encoding,
-                "load_by_name, a file that is not GGUF");
-    expect_code(api.load_by_name(ctx, WNL_MODELS_DIR, (uint32_t)strlen(WNL_MODELS_DIR), &g), invalid_argument,
-                "load_by_name, a directory");
+                "load_by_name, a *.gguf file that is not GGUF");
+    unlink(not_gguf);
+    char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/wnl-c-dir-%d.gguf", (int)getpid());
+    mkdir(dir, 0700);
+    expect_code(api.load_by_name(ctx, dir, (uint32_t)strlen(dir), &g), invalid_argument,
+                "load_by_name, a directory named *.gguf");
+    rmdir(dir);
+    /* Other names are refused, with one code whether the file exists or not. */
+    const char *source = WNL_SOURCE_DIR "/tests/c/wamr_abi_test.c";
+    const char *missing = WNL_SOURCE_DIR "/tests/c/no-such-file.c";
+    expect_code(api.load_by_name(ctx, source, (uint32_t)strlen(source), &g), not_found,
+                "load_by_name, an existing file not named *.gguf is refused");
+    expect_code(api.load_by_name(ctx, missing, (uint32_t)strlen(missing), &g), not_found,
+                "load_by_name, a missing file not named *.gguf gets the same code");
+    expect_code(api.load_by_name(ctx, WNL_MODELS_DIR, (uint32_t)strlen(WNL_MODELS_DIR), &g), not_found,
+                "load_by_name, a directory is refused");
     check(g == 77, "failed loads leave *g alone");
 
     /* load() */
@@ -880,8 +980,9 @@ static void test_concurrency(void *ctx, graph g) {
         api.close_execution_context(ctx, c[i].exec);
     }
 
-    /* Two execution contexts on one named session: the session is busy.
-     * Named sessions attach to the most recently loaded graph. */
+    /* Two inits of one named session share its handle (docs/abi.md §9): a
+     * compute through the second while the first runs is busy. Named
+     * sessions attach to the most recently loaded graph. */
     job s = {ctx, 0, NULL, success, "", 0};
     graph_execution_context other = 0;
     graph latest = 0;
@@ -890,15 +991,19 @@ static void test_concurrency(void *ctx, graph g) {
                 "init_execution_context_with_session_id");
     expect_code(api.init_execution_context_with_session_id(ctx, "shared-session", &other), success,
                 "the same session id again");
+    check(other == s.exec, "... gives the same handle (%u, %u)", s.exec, other);
     set_text(ctx, s.exec, 0, PROMPT);
     set_text(ctx, s.exec, 1, LONG_OPTIONS);
     set_text(ctx, other, 0, PROMPT);
     pthread_t ts = start_compute(&s);
     wasi_nn_error second = api.compute(ctx, other);
-    api.close_execution_context(ctx, s.exec);
+    /* The handle closes, and its request is cancelled, when both holders
+     * have closed it. */
+    expect_code(api.close_execution_context(ctx, s.exec), success, "close: one holder left");
+    expect_code(api.close_execution_context(ctx, other), success, "close: the last holder");
     pthread_join(ts, NULL);
-    expect_one_busy(s.result, second, "one session, two execs");
-    api.close_execution_context(ctx, other);
+    expect_one_busy(s.result, second, "one session, two holders");
+    expect_code(api.close_execution_context(ctx, other), not_found, "a third close");
     api.unload(ctx, latest);
 }
 
@@ -970,6 +1075,7 @@ int main(void) {
     }
     test_null_context();
     test_bad_init();
+    test_host_policy();
 
     void *ctx = NULL;
     if (expect_code(api.init_backend(&ctx), success, "init_backend")) {

@@ -13,12 +13,15 @@ namespace wnl_test {
 
 struct LegacyApi {
     void* lib = nullptr;
+    decltype(&::init_backend) init_backend = nullptr;
     decltype(&::init_backend_with_config) init_backend_with_config = nullptr;
     decltype(&::deinit_backend) deinit_backend = nullptr;
+    decltype(&::load_by_name) load_by_name = nullptr;
     decltype(&::load_by_name_with_config) load_by_name_with_config = nullptr;
     decltype(&::init_execution_context_with_session_id) init_execution_context_with_session_id = nullptr;
     decltype(&::close_execution_context) close_execution_context = nullptr;
     decltype(&::run_inference) run_inference = nullptr;
+    decltype(&::get_backend_status) get_backend_status = nullptr;
 
     static LegacyApi& get() {
         static LegacyApi api = [] {
@@ -30,12 +33,15 @@ struct LegacyApi {
                 fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(a.lib, name));
                 if (!fn) throw std::runtime_error(std::string("missing symbol ") + name);
             };
+            sym(a.init_backend, "init_backend");
             sym(a.init_backend_with_config, "init_backend_with_config");
             sym(a.deinit_backend, "deinit_backend");
+            sym(a.load_by_name, "load_by_name");
             sym(a.load_by_name_with_config, "load_by_name_with_config");
             sym(a.init_execution_context_with_session_id, "init_execution_context_with_session_id");
             sym(a.close_execution_context, "close_execution_context");
             sym(a.run_inference, "run_inference");
+            sym(a.get_backend_status, "get_backend_status");
             return a;
         }();
         return api;

@@ -155,9 +155,11 @@ TEST(Logging, FileReceivesJsonLinesWithARequestLine) {
     ASSERT_GE(fd, 0);
     close(fd);
     {
+        // The log file is the host's to name (a guest's is refused).
         WamrSession s(model_path("stories260K.gguf"),
                       std::string("{\"temp\":0,\"max_tokens\":4,\"logging\":{\"level\":\"info\",\"format\":\"json\",\"file\":\"") +
-                          path + "\"}}");
+                          path + "\"}}",
+                      "{\"temp\":0,\"max_tokens\":4}");
         auto e = s.open("logged");
         std::string reply;
         ASSERT_EQ(s.turn(e, "Once upon a time", &reply, "{\"priority\":\"high\"}"), success);

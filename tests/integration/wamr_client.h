@@ -31,6 +31,7 @@ struct WamrApi {
     WNL_SYM(compute_single)
     WNL_SYM(get_output_single)
     WNL_SYM(fini_single)
+    WNL_SYM(unload)
 #undef WNL_SYM
 
     static WamrApi& get() {
@@ -63,19 +64,27 @@ private:
         WNL_SYM(compute_single)
         WNL_SYM(get_output_single)
         WNL_SYM(fini_single)
+    WNL_SYM(unload)
 #undef WNL_SYM
         return a;
     }
 };
 
-// One backend context with one graph.
+// One backend context with one graph. The config goes to both
+// init_backend_with_config (the host's) and load_by_name_with_config (a
+// guest's), unless a separate guest config is given: host-only keys such
+// as the log file belong in the host's alone.
 class WamrSession {
 public:
-    WamrSession(const std::string& model, const std::string& config) : api_(WamrApi::get()) {
-        if (api_.init_backend_with_config(&ctx_, config.data(), static_cast<uint32_t>(config.size())) != success)
+    WamrSession(const std::string& model, const std::string& config) : WamrSession(model, config, config) {}
+    WamrSession(const std::string& model, const std::string& host_config, const std::string& guest_config)
+        : api_(WamrApi::get()) {
+        if (api_.init_backend_with_config(&ctx_, host_config.data(), static_cast<uint32_t>(host_config.size())) !=
+            success)
             throw std::runtime_error("init_backend_with_config failed");
         load_status_ = api_.load_by_name_with_config(ctx_, model.data(), static_cast<uint32_t>(model.size()),
-                                                     config.data(), static_cast<uint32_t>(config.size()), &graph_);
+                                                     guest_config.data(),
+                                                     static_cast<uint32_t>(guest_config.size()), &graph_);
     }
     ~WamrSession() {
         for (auto e : execs_) api_.close_execution_context(ctx_, e);

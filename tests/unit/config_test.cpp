@@ -50,6 +50,8 @@ std::string describe(const Config& c) {
       << b.fair_scheduling_enabled << ' ' << b.queue_warning_threshold << ' ' << b.queue_reject_threshold << ' ';
     list(b.model_dirs);
     o << ' ' << b.threads_exact;
+    o << ' ' << (b.guest_paths ? static_cast<int>(*b.guest_paths) : -1) << ' ' << b.share_kv_process << ' ' << b.policy
+      << ' ' << m.ctx_limit;
     const auto& l = c.logging;
     o << '\n' << static_cast<int>(l.level) << ' ' << l.file << ' ' << l.json << ' ';
     list(l.components);
@@ -725,6 +727,7 @@ TEST(StatusName, EveryStatusHasItsName) {
         {Status::context_full, "context_full"},
         {Status::prompt_too_long, "prompt_too_long"},
         {Status::model_not_found, "model_not_found"},
+        {Status::path_refused, "path_refused"},
     };
     for (const auto& [status, name] : names) EXPECT_STREQ(status_name(status), name);
     EXPECT_STREQ(status_name(static_cast<Status>(999)), "unknown");

@@ -39,6 +39,11 @@ static_assert(model_not_found == 103, "legacy model_not_found");
 
 static_assert(fp16 == 0 && fp32 == 1 && fp64 == 2 && bf16 == 3 && u8 == 4 && i32 == 5 && i64 == 6,
               "legacy tensor types: fp16 0, fp32 1, fp64 2, bf16 3, u8 4, i32 5, i64 6");
+// The text type in each numbering the legacy ABI accepts (issue #16): WAMR's
+// ephemeral u8, the header's default, and the original header's up8
+// (fp16 0, fp32 1, up8 2, ip32 3; tests/c/legacy_header_numbering_test.c).
+static_assert(WASI_NN_EPHEMERAL_TENSOR_TYPE_U8 == u8, "ephemeral u8");
+static_assert(WASI_NN_ORIGINAL_TENSOR_TYPE_UP8 == 2, "original up8");
 static_assert(openvino == 0 && onnx == 1 && tensorflow == 2 && pytorch == 3 &&
                   tensorflowlite == 4 && ggml == 5 && autodetect == 6 && unknown_backend == 7,
               "legacy graph_encoding");
@@ -78,6 +83,7 @@ const std::vector<std::pair<Status, int>>& expected_legacy() {
         {Status::context_full, 101},
         {Status::prompt_too_long, 102},
         {Status::model_not_found, 103},
+        {Status::path_refused, 8},
     };
     return table;
 }
@@ -89,7 +95,7 @@ TEST(ErrorMappingLegacyTest, EveryStatusMapsToSpecNumber) {
 }
 
 TEST(ErrorMappingLegacyTest, TableCoversEveryStatus) {
-    const int last = static_cast<int>(Status::model_not_found);
+    const int last = static_cast<int>(Status::path_refused);
     std::set<int> seen;
     for (const auto& [status, number] : expected_legacy()) {
         (void)number;
@@ -110,7 +116,7 @@ TEST(ErrorMappingLegacyTest, SuccessOnlyForOk) {
 
 TEST(ErrorMappingLegacyTest, EveryResultIsAValidLegacyCode) {
     const std::set<int> valid = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 100, 101, 102, 103};
-    for (int i = 0; i <= static_cast<int>(Status::model_not_found); ++i) {
+    for (int i = 0; i <= static_cast<int>(Status::path_refused); ++i) {
         int n = static_cast<int>(wnl::abi::to_legacy(static_cast<Status>(i)));
         EXPECT_EQ(valid.count(n), 1u) << "status " << i << " -> " << n;
     }

@@ -77,7 +77,8 @@ static_assert(sizeof(graph_builder) == 16 && sizeof(graph_builder_array) == 16, 
 
 // Every engine status with the number WAMR 2.4 must see (SPEC §1).
 // WAMR has no timeout or security code: timeout is reported as busy (4) and
-// security as invalid_argument (1), as wamr_errors.h documents.
+// security as invalid_argument (1), as wamr_errors.h documents; a path the
+// host's policy refuses is not_found (8), never model_not_found.
 const std::vector<std::pair<Status, int>>& expected_wamr() {
     static const std::vector<std::pair<Status, int>> table = {
         {Status::ok, 0},
@@ -95,6 +96,7 @@ const std::vector<std::pair<Status, int>>& expected_wamr() {
         {Status::context_full, 101},
         {Status::prompt_too_long, 102},
         {Status::model_not_found, 103},
+        {Status::path_refused, 8},
     };
     return table;
 }
@@ -106,9 +108,9 @@ TEST(ErrorMappingWamrTest, EveryStatusMapsToSpecNumber) {
 }
 
 TEST(ErrorMappingWamrTest, TableCoversEveryStatus) {
-    // Status values are contiguous from ok to model_not_found; the table must
+    // Status values are contiguous from ok to path_refused; the table must
     // name each exactly once, so a new Status forces a decision here.
-    const int last = static_cast<int>(Status::model_not_found);
+    const int last = static_cast<int>(Status::path_refused);
     std::set<int> seen;
     for (const auto& [status, number] : expected_wamr()) {
         (void)number;
@@ -129,7 +131,7 @@ TEST(ErrorMappingWamrTest, SuccessOnlyForOk) {
 
 TEST(ErrorMappingWamrTest, EveryResultIsAValidWamrCode) {
     const std::set<int> valid = {0, 1, 2, 3, 4, 5, 6, 7, 8, 100, 101, 102, 103};
-    for (int i = 0; i <= static_cast<int>(Status::model_not_found); ++i) {
+    for (int i = 0; i <= static_cast<int>(Status::path_refused); ++i) {
         int n = static_cast<int>(wnl::abi::to_wamr(static_cast<Status>(i)));
         EXPECT_EQ(valid.count(n), 1u) << "status " << i << " -> " << n;
     }
@@ -167,7 +169,7 @@ TEST(ErrorMappingWamrTest, TensorLayout) {
 
 TEST(StatusNameTest, DistinctNamesForAllValues) {
     std::set<std::string> names;
-    const int last = static_cast<int>(Status::model_not_found);
+    const int last = static_cast<int>(Status::path_refused);
     for (int i = 0; i <= last; ++i) {
         const char* name = wnl::status_name(static_cast<Status>(i));
         ASSERT_NE(name, nullptr) << i;
@@ -186,6 +188,7 @@ TEST(StatusNameTest, NamesMatchEnumerators) {
     EXPECT_STREQ(wnl::status_name(Status::context_full), "context_full");
     EXPECT_STREQ(wnl::status_name(Status::prompt_too_long), "prompt_too_long");
     EXPECT_STREQ(wnl::status_name(Status::model_not_found), "model_not_found");
+    EXPECT_STREQ(wnl::status_name(Status::path_refused), "path_refused");
 }
 
 TEST(StatusNameTest, OutOfRangeValueHasPrintableName) {

@@ -466,4 +466,31 @@ TEST(RequestQueueTest, TakeAllEmptiesInOrder) {
     EXPECT_EQ(q.pop(at(0)), nullptr);
 }
 
+// SPEC §4: one backend context (tenant) holds at most its share of the
+// queue, so others still get in.
+TEST(RequestQueueTest, TenantShareOfTheQueue) {
+    RequestQueue q(settings(true, true, 2000, 4));
+    auto of = [](int id, const char* tenant, double share) {
+        auto r = make(id);
+        r->tenant = tenant;
+        r->queue_share = share;
+        return r;
+    };
+    EXPECT_FALSE(q.over_share(*of(1, "a", 0.5)));
+    ASSERT_TRUE(q.push(of(1, "a", 0.5), at(0)));
+    ASSERT_TRUE(q.push(of(2, "a", 0.5), at(0)));
+    EXPECT_TRUE(q.over_share(*of(3, "a", 0.5)));  // 2 of 4 waiting
+    EXPECT_FALSE(q.over_share(*of(3, "a", 0.5), 1));  // a free slot takes one at once
+    EXPECT_FALSE(q.over_share(*of(3, "b", 0.5)));
+    EXPECT_FALSE(q.over_share(*of(3, "a", 1.0)));  // the whole queue
+    EXPECT_FALSE(q.over_share(*of(3, "a", 0.75)));  // 3 of 4
+    EXPECT_EQ(id_of(q.pop(at(1))), 1);
+    EXPECT_FALSE(q.over_share(*of(3, "a", 0.5)));
+    // A share below one place is still one.
+    RequestQueue small(settings(true, true, 2000, 2));
+    EXPECT_FALSE(small.over_share(*of(1, "a", 0.1)));
+    ASSERT_TRUE(small.push(of(1, "a", 0.1), at(0)));
+    EXPECT_TRUE(small.over_share(*of(2, "a", 0.1)));
+}
+
 }  // namespace

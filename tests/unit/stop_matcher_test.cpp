@@ -532,3 +532,41 @@ TEST(StopMatcherTest, IncompleteUtf8TailInvalidBytesAreNotHeld) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------
+// At the caps (32 stop strings, 4096 bytes): the automaton against the plain
+// search, on texts fed in random pieces, over a two-letter alphabet so that
+// stop strings overlap and share prefixes as much as they can.
+
+TEST(StopMatcherTest, CapSizedStopListMatchesReference) {
+    std::mt19937 rng(777);
+    for (int trial = 0; trial < 20; ++trial) {
+        std::vector<std::string> stops;
+        for (int i = 0; i < 32; ++i) {
+            std::string s;
+            const size_t len = 1 + rng() % (trial % 2 ? 128 : 12);
+            for (size_t k = 0; k < len; ++k) s.push_back("ab"[rng() % 2]);
+            stops.push_back(s);
+        }
+        std::string input;
+        for (int i = 0; i < 400; ++i) input.push_back("ab"[rng() % 2]);
+        StopMatcher m(stops);
+        std::string ref;
+        size_t pos = 0;
+        while (pos < input.size()) {
+            std::string piece = input.substr(pos, 1 + rng() % 6);
+            pos += piece.size();
+            ref += piece;
+            size_t cut = std::string::npos;
+            for (const auto& s : stops) cut = std::min(cut, ref.find(s));
+            const bool done = m.append(piece);
+            if (cut != std::string::npos) {
+                ASSERT_TRUE(done);
+                ASSERT_EQ(m.text(), ref.substr(0, cut));
+                break;
+            }
+            ASSERT_FALSE(done);
+            ASSERT_EQ(m.safe_length(), ref.size() - reference_hold(ref, stops));
+        }
+    }
+}

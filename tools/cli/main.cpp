@@ -186,8 +186,13 @@ public:
         std::fprintf(stderr, "loading model %s ...\n", o_.model.c_str());
         auto t0 = std::chrono::steady_clock::now();
         graph g = 0;
+        // --config is the host's (whoever runs this program): it goes to
+        // init_backend_with_config, which applies it to every graph and
+        // request, host-only keys (rpc_servers, model_dirs, ...) included.
+        // -m is looked up like a guest's name: a policy alias, or a path the
+        // host's rules allow.
         if (!check(api_.load_by_name_with_config(ctx_, o_.model.c_str(), static_cast<uint32_t>(o_.model.size()),
-                                                 o_.config.c_str(), static_cast<uint32_t>(o_.config.size()), &g),
+                                                 nullptr, 0, &g),
                    "load_by_name_with_config"))
             return false;
         double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
