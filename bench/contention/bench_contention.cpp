@@ -104,13 +104,15 @@ int main(int argc, char** argv) {
 
     std::string threads;
     if (o.t > 0) threads += "\"threads\":" + std::to_string(o.t) + ",";
-    if (o.exact) threads += "\"threads_exact\":true,";
+    // threads_exact is host-only: in the backend's config, not the graph's.
+    const std::string host_only = o.exact ? "\"threads_exact\":true," : "";
     const std::string cfg = "{" + threads +
                             "\"ctx_size\":256,\"batch_size\":2048,\"ubatch_size\":512,\"max_concurrent\":1,"
                             "\"mode\":\"completion\",\"context_shifting\":false,\"cache_prompt\":false,"
                             "\"temp\":0,\"ignore_eos\":true,\"logging\":{\"level\":\"" + o.log + "\",\"components\":\"scheduler,config\"}}";
     void* ctx = nullptr;
-    if (api.init_backend_with_config(&ctx, cfg.data(), static_cast<uint32_t>(cfg.size())) != success) {
+    const std::string host_cfg = "{" + host_only + cfg.substr(1);
+    if (api.init_backend_with_config(&ctx, host_cfg.data(), static_cast<uint32_t>(host_cfg.size())) != success) {
         std::fprintf(stderr, "bench_contention: init_backend_with_config failed\n");
         return 1;
     }

@@ -52,9 +52,14 @@ json status(WamrSession& s, backend_status_type kind) {
     return json::parse(buf.data());
 }
 
-std::string config(const std::string& threads, const std::string& log_file) {
-    return "{\"temp\":0,\"max_tokens\":60,\"ignore_eos\":true," + threads +
-           ",\"logging\":{\"level\":\"warn\",\"format\":\"json\",\"file\":\"" + log_file + "\"}}";
+// The host's config (the log file and threads_exact are host-only) and the
+// guest's graph config.
+std::string host(const std::string& log_file, const std::string& extra = "") {
+    return "{" + extra + (extra.empty() ? "" : ",") + "\"logging\":{\"level\":\"warn\",\"format\":\"json\",\"file\":\"" +
+           log_file + "\"}}";
+}
+std::string guest(const std::string& threads) {
+    return "{\"temp\":0,\"max_tokens\":60,\"ignore_eos\":true," + threads + "}";
 }
 
 std::vector<json> log_lines(const std::string& path) {
@@ -83,7 +88,7 @@ TEST(ThreadLimits, ThreadsAboveTheAffinityMaskAreClampedAndGiveTheSameText) {
 
     std::string reply_asked_8, reply_at_cpus;
     {
-        WamrSession s(model_path("stories260K.gguf"), config("\"threads\":8", log));
+        WamrSession s(model_path("stories260K.gguf"), host(log), guest("\"threads\":8"));
         ASSERT_EQ(s.load_status(), success);
         auto e = s.open();
         ASSERT_EQ(s.turn(e, "Once upon a time", &reply_asked_8), success);
@@ -98,7 +103,7 @@ TEST(ThreadLimits, ThreadsAboveTheAffinityMaskAreClampedAndGiveTheSameText) {
         EXPECT_EQ(model["threads_batch"].get<int>(), cpus);
     }
     {
-        WamrSession s(model_path("stories260K.gguf"), config("\"threads\":" + std::to_string(cpus), log));
+        WamrSession s(model_path("stories260K.gguf"), host(log), guest("\"threads\":" + std::to_string(cpus)));
         ASSERT_EQ(s.load_status(), success);
         auto e = s.open();
         ASSERT_EQ(s.turn(e, "Once upon a time", &reply_at_cpus), success);
@@ -127,7 +132,7 @@ TEST(ThreadLimits, ThreadsBatchIsClampedOnItsOwn) {
     const std::string log = temp_log("thread-limits-batch");
     std::remove(log.c_str());
     {
-        WamrSession s(model_path("stories260K.gguf"), config("\"threads\":1,\"threads_batch\":64", log));
+        WamrSession s(model_path("stories260K.gguf"), host(log), guest("\"threads\":1,\"threads_batch\":64"));
         ASSERT_EQ(s.load_status(), success);
         const json perf = status(s, BACKEND_STATUS_PERFORMANCE)["models"][0];
         EXPECT_EQ(perf["threads"].get<int>(), 1);
@@ -148,7 +153,7 @@ TEST(ThreadLimits, ThreadsExactKeepsTheAskedValue) {
     AffinityScope mask(2);
     ASSERT_TRUE(mask.ok());
     const std::string log = temp_log("thread-limits-exact");
-    WamrSession s(model_path("stories260K.gguf"), config("\"threads\":8,\"threads_exact\":true", log));
+    WamrSession s(model_path("stories260K.gguf"), host(log, "\"threads_exact\":true"), guest("\"threads\":8"));
     ASSERT_EQ(s.load_status(), success);
     // No decode here: 8 spinning threads on 2 CPUs are what the clamp avoids.
     const json perf = status(s, BACKEND_STATUS_PERFORMANCE)["models"][0];
@@ -169,7 +174,7 @@ TEST(ThreadLimits, TheThreadGovernorReportsWhatItUses) {
     ASSERT_TRUE(mask.ok());
     const int cpus = mask.count();
     const std::string log = temp_log("thread-governor");
-    WamrSession s(model_path("stories260K.gguf"), config("\"threads\":" + std::to_string(cpus), log));
+    WamrSession s(model_path("stories260K.gguf"), host(log), guest("\"threads\":" + std::to_string(cpus)));
     ASSERT_EQ(s.load_status(), success);
     auto e = s.open();
     std::string reply;
