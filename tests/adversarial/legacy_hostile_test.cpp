@@ -41,8 +41,11 @@ struct Extra {
 // One backend context with one graph, through the legacy ABI.
 class Legacy {
 public:
-    explicit Legacy(const std::string& cfg) : api_(LegacyApi::get()) {
-        rc_ = api_.init_backend_with_config(&ctx_, cfg.c_str(), static_cast<uint32_t>(cfg.size()));
+    explicit Legacy(const std::string& cfg) : Legacy(cfg, cfg) {}
+    // The host's backend config (a log file is the host's alone) and the
+    // guest's graph config.
+    Legacy(const std::string& host_cfg, const std::string& cfg) : api_(LegacyApi::get()) {
+        rc_ = api_.init_backend_with_config(&ctx_, host_cfg.c_str(), static_cast<uint32_t>(host_cfg.size()));
         if (rc_ != success) return;
         const std::string path = model();
         rc_ = api_.load_by_name_with_config(ctx_, path.c_str(), static_cast<uint32_t>(path.size()), cfg.c_str(),
@@ -86,8 +89,9 @@ class LegacyHostile : public ::testing::Test {
 protected:
     void SetUp() override {
         log_ = temp_log_path();
-        neighbour_ = std::make_unique<Legacy>(R"({"temp":0,"max_tokens":32,"logging":{"level":"info","file":)" +
-                                              json_str(log_) + "}}");
+        neighbour_ = std::make_unique<Legacy>(
+            R"({"temp":0,"max_tokens":32,"logging":{"level":"info","file":)" + json_str(log_) + "}}",
+            R"({"temp":0,"max_tokens":32})");
         ASSERT_EQ(neighbour_->status(), success);
     }
     void TearDown() override {
@@ -136,8 +140,12 @@ TEST_F(LegacyHostile, OutOfMemoryForAContextIsRuntimeError) {
     if (kAddressSanitizer) GTEST_SKIP() << "RLIMIT_AS and AddressSanitizer's shadow memory do not mix";
     AddressSpaceLimit limit(1ull << 30);
     ASSERT_TRUE(limit.ok());
-    Legacy g(R"({"ctx_size":1048576,"max_concurrent":4,"cache_type_k":"f32","cache_type_v":"f32"})");
+    // The host's own settings: a guest's ctx_size is held to its ceiling.
+    const std::string big = R"({"ctx_size":1048576,"max_concurrent":4,"cache_type_k":"f32","cache_type_v":"f32"})";
+    Legacy g(big, "{}");
     EXPECT_EQ(g.status(), runtime_error);  // missing_memory has no legacy code
+    Legacy guest("{}", big);
+    EXPECT_EQ(guest.status(), invalid_argument);
 }
 
 TEST_F(LegacyHostile, BadInputsGetTheirCodes) {

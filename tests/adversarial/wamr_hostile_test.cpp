@@ -33,7 +33,8 @@ protected:
     void SetUp() override {
         log_ = temp_log_path();
         neighbour_ = std::make_unique<WamrSession>(
-            model(), R"({"temp":0,"max_tokens":32,"logging":{"level":"info","file":)" + json_str(log_) + "}}");
+            model(), R"({"temp":0,"max_tokens":32,"logging":{"level":"info","file":)" + json_str(log_) + "}}",
+            R"({"temp":0,"max_tokens":32})");
         ASSERT_EQ(neighbour_->load_status(), success);
         neighbour_exec_ = neighbour_->open();
     }
@@ -180,16 +181,25 @@ TEST_F(Hostile, GraphsPerContextAreCapped) {
     ASSERT_EQ(api.init_backend(&ctx), success);
     const std::string path = model();
     std::vector<graph> graphs;
-    for (int i = 0; i < 16; ++i) {  // the same settings: one shared decode loop
+    // Different seeds: different graphs on one shared decode loop (the
+    // same file and config again is the same graph, and grows nothing).
+    auto load_seed = [&](int seed, graph* g) {
+        const std::string cfg = "{\"seed\":" + std::to_string(seed) + "}";
+        return api.load_by_name_with_config(ctx, path.data(), static_cast<uint32_t>(path.size()), cfg.data(),
+                                            static_cast<uint32_t>(cfg.size()), g);
+    };
+    for (int i = 0; i < 16; ++i) {
         graph g = 0;
-        ASSERT_EQ(api.load_by_name(ctx, path.data(), static_cast<uint32_t>(path.size()), &g), success) << i;
+        ASSERT_EQ(load_seed(i, &g), success) << i;
         graphs.push_back(g);
     }
     graph g = 0;
-    EXPECT_EQ(api.load_by_name(ctx, path.data(), static_cast<uint32_t>(path.size()), &g), busy);
+    EXPECT_EQ(load_seed(0, &g), success);  // already loaded: its handle again
+    EXPECT_EQ(g, graphs[0]);
+    EXPECT_EQ(load_seed(16, &g), busy);
     EXPECT_TRUE(logged("max_graphs"));
     ASSERT_EQ(api.unload(ctx, graphs.back()), success);
-    EXPECT_EQ(api.load_by_name(ctx, path.data(), static_cast<uint32_t>(path.size()), &g), success);
+    EXPECT_EQ(load_seed(16, &g), success);
     EXPECT_EQ(api.deinit_backend(ctx), success);
 }
 
@@ -507,12 +517,17 @@ TEST_F(Hostile, HarmlessOdditiesAreAccepted) {
     WamrSession g(model(), R"({"temp":0,"max_tokens":32})");
     for (const char* opts : {"{}", "   ", R"({"max_tokens":1,"max_tokens":32})", R"({"unknown_key":[1,{"x":2}]})",
                              R"({"stop":null,"grammar":null})", R"({"runtime":{"sampling":{"temp":0}}})",
-                             R"({"ctx_size":99999,"rpc_servers":"10.0.0.1:1"})",  // not per request: ignored
+                             R"({"ctx_size":512})",  // not per request: ignored
                              "{\"\\u0074emp\":0}"}) {
         Reply r = run(g, opts);
         EXPECT_EQ(r.rc, success) << opts;
         EXPECT_EQ(r.text, kGolden) << opts;
     }
+    // A host-only key is refused at any scope, per request too
+    // (docs/security.md §5); a load-time key over its ceiling is not applied
+    // per request, so it is ignored like any load-time key there.
+    EXPECT_EQ(run(g, R"({"rpc_servers":"10.0.0.1:1"})").rc, invalid_argument);
+    EXPECT_EQ(run(g, R"({"ctx_size":99999})").rc, success);
 }
 
 TEST_F(Hostile, GraphOrRequestConfigCannotWidenTheCaps) {
@@ -690,8 +705,12 @@ TEST_F(Hostile, ContextTooLargeForMemoryIsMissingMemory) {
     // of address space left to the process.
     AddressSpaceLimit limit(1ull << 30);
     ASSERT_TRUE(limit.ok());
-    EXPECT_EQ(load_with(R"({"ctx_size":1048576,"max_concurrent":4,"cache_type_k":"f32","cache_type_v":"f32"})"),
-              missing_memory);
+    // The host's own settings (a guest's ctx_size is held to its ceiling,
+    // 32768 by default, and refused above it: the second load).
+    const std::string big = R"({"ctx_size":1048576,"max_concurrent":4,"cache_type_k":"f32","cache_type_v":"f32"})";
+    WamrSession host(model(), big, "{}");
+    EXPECT_EQ(host.load_status(), missing_memory);
+    EXPECT_EQ(load_with(big), invalid_argument);
 }
 
 TEST_F(Hostile, ContextSettingsLlamaCppRefusesAreInvalid) {

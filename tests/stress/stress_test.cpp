@@ -116,7 +116,12 @@ int main(int argc, char** argv) {
             for (int r = 0; r < n_requests; ++r) {
                 Backend& b = backends[rng() % backends.size()];
                 graph_execution_context e = 0;
-                std::string sid = "s" + std::to_string(rng() % 32);
+                // Each thread has sessions of its own: inits of one named
+                // session share its handle (docs/abi.md §9), and this test
+                // counts each call's code as if the handle were the caller's
+                // alone. Holders sharing one session across threads:
+                // tests/c/hyperbeam_habits_test.c.
+                std::string sid = "t" + std::to_string(t) + "-s" + std::to_string(rng() % 4);
                 wasi_nn_error rc = (rng() % 2) ? api.init_execution_context(b.ctx, b.g, &e)
                                                : api.init_execution_context_with_session_id(b.ctx, sid.c_str(), &e);
                 if (rc != success) {
