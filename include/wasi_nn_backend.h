@@ -131,6 +131,19 @@ typedef enum {
     BACKEND_STATUS_MODEL
 } backend_status_type;
 
+/* Embedding and reranking graphs (docs/embeddings.md): a graph loaded with
+ * {"embedding":true} embeds instead of generating. set_input index 0 takes
+ * the text, a JSON array of strings (a batch) or {"input": ...}; compute
+ * embeds it, batched with every other caller's inputs on the model; get_output
+ * index 0 gives {"n_embedding":N,"embedding":[...]} (an array of those for a
+ * batch) and index 1 the metadata. {"reranking":true} takes
+ * {"query":"...","documents":[...]} and gives {"scores":[...]} in document
+ * order. run_inference works the same way. Bad input, and a call over
+ * the host's caps (max_embedding_inputs, max_embedding_tokens,
+ * max_embedding_values), is invalid_argument, an input past the context
+ * prompt_tool_long (unless {"truncate":true}); the streaming calls on
+ * such a graph, and embedding options on a generation graph, are
+ * invalid_argument. */
 WASI_NN_LLAMA_API wasi_nn_error init_backend(void **ctx);
 WASI_NN_LLAMA_API wasi_nn_error deinit_backend(void *ctx);
 WASI_NN_LLAMA_API wasi_nn_error load(void *ctx, graph_builder_array *builder,

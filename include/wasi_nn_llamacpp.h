@@ -104,6 +104,19 @@ typedef enum {
     BACKEND_STATUS_MODEL
 } backend_status_type;
 
+/* Embedding and reranking graphs (docs/embeddings.md): a graph loaded with
+ * {"embedding":true} embeds instead of generating. set_input index 0 takes
+ * the text, a JSON array of strings (a batch) or {"input": ...}; compute
+ * embeds it, batched with every other caller's inputs on the model; get_output
+ * index 0 gives {"n_embedding":N,"embedding":[...]} (an array of those for a
+ * batch) and index 1 the metadata. {"reranking":true} takes
+ * {"query":"...","documents":[...]} and gives {"scores":[...]} in document
+ * order. run_inference works the same way. Bad input, and a call over
+ * the host's caps (max_embedding_inputs, max_embedding_tokens,
+ * max_embedding_values), is invalid_argument, an input past the context
+ * prompt_tool_long (unless {"truncate":true}); the streaming calls on
+ * such a graph, and embedding options on a generation graph, are
+ * invalid_argument. */
 /* ---- core: WAMR refuses a backend missing any of these ---- */
 WASI_NN_LLAMA_API wasi_nn_error init_backend(void **ctx);
 WASI_NN_LLAMA_API wasi_nn_error deinit_backend(void *ctx);
@@ -119,12 +132,13 @@ WASI_NN_LLAMA_API wasi_nn_error load_by_name_with_config(void *ctx, const char *
                                                          uint32_t config_len, graph *g);
 WASI_NN_LLAMA_API wasi_nn_error init_execution_context(void *ctx, graph g,
                                                        graph_execution_context *exec);
-/* index 0: the prompt or chat message (u8 tensor, UTF-8);
- * index 1: a JSON object of per-request options. */
+/* index 0: the prompt or chat message (u8 tensor, UTF-8), or an embedding
+ * graph's input (above); index 1: a JSON object of per-request options. */
 WASI_NN_LLAMA_API wasi_nn_error set_input(void *ctx, graph_execution_context exec,
                                           uint32_t index, tensor *t);
 WASI_NN_LLAMA_API wasi_nn_error compute(void *ctx, graph_execution_context exec);
-/* index 0: the reply text; index 1: JSON metadata about the last compute.
+/* index 0: the reply text (an embedding graph's JSON); index 1: JSON
+ * metadata about the last compute.
  * out->size is the capacity; *out_size receives the bytes written (or
  * needed, with too_large). */
 WASI_NN_LLAMA_API wasi_nn_error get_output(void *ctx, graph_execution_context exec,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetches llama.cpp from the node-llama-cpp npm package, checks the pinned
 # commit and builds it as position-independent static libraries plus the
-# reference tools (llama-completion, llama-bench, llama-batched-bench,
+# reference tools (llama-completion, llama-embedding, llama-bench, llama-batched-bench,
 # llama-server, ggml-rpc-server) that tests and benchmarks compare against.
 #
 # The build lives outside the work tree, keyed by commit and variant, so a
@@ -25,7 +25,7 @@ JOBS="${JOBS:-$(nproc)}"
 
 # What the reference tools and our libraries need; a tool is only built when
 # a caller asks for it, since llama-server alone takes minutes on two cores.
-TARGETS_CORE=(llama llama-common ggml ggml-rpc llama-completion llama-simple ggml-rpc-server)
+TARGETS_CORE=(llama llama-common ggml ggml-rpc llama-completion llama-simple llama-embedding ggml-rpc-server)
 TARGETS_BENCH=(llama-bench llama-batched-bench llama-server)
 
 log() { printf '[llama.cpp] %s\n' "$*" >&2; }

@@ -218,6 +218,65 @@ if [ -x "$COMPLETION" ]; then
     fi
 fi
 
+# --- 4. BERT embedding models and rerankers ----------------------------------
+# embed NAME ARGS... -> llama-embedding loads $TMP/NAME.gguf and prints a
+# finite vector per prompt line (JSON), or with --pooling rank a finite score
+# per line ("rerank score i: x"; its JSON output holds one score and then
+# memory it never wrote). -lv 4 makes llama.cpp's own lines (the pooling
+# type) show. Its logger can drop the last lines at exit: tried 3 times.
+EMBEDDING=$LLAMA_BIN_DIR/llama-embedding
+embed() {
+    local name=$1 want=$2; shift 2
+    local out=$TMP/$name.emb.out err=$TMP/$name.emb.err try got
+    for try in 1 2 3; do
+        timeout 600 "$EMBEDDING" -m "$TMP/$name.gguf" -t "$THREADS" -lv 4 "$@" \
+            >"$out" 2>"$err" || { echo "--- llama-embedding on $name failed"; tail -n 15 "$err"; return 1; }
+        got=$(grep -c '"embedding": \[\|^rerank score [0-9]*: *-\?[0-9]' "$out")
+        if [ "$got" = "$want" ] && ! grep -qi 'nan\|inf' <(grep '"embedding": \[\|^rerank score' "$out"); then
+            return 0
+        fi
+    done
+    echo "--- llama-embedding on $name: $got finite outputs, $want expected"; tail -n 15 "$out"
+    return 1
+}
+if [ ! -x "$EMBEDDING" ]; then
+    skip "BERT checks: $EMBEDDING not found"
+else
+    if mk bert-synth --preset bert-tiny &&
+        embed bert-synth 2 --embd-output-format json -p "$(printf 'hello world\nthe cat sat')"; then
+        pass "bert-tiny (synthetic WordPiece vocab) embeds two inputs with llama-embedding"
+    else
+        fail "bert-tiny synthetic vocab"
+    fi
+    if mk bert-s1 --preset bert-tiny && mk bert-s2 --preset bert-tiny && cmp -s "$TMP/bert-s1.gguf" "$TMP/bert-s2.gguf"; then
+        pass "bert: same args -> identical file"
+    else
+        fail "bert files differ between runs"
+    fi
+    if [ -f "$VOCABS/ggml-vocab-bert-bge.gguf" ]; then
+        if mk bert-bge --preset bert-tiny --pooling cls --vocab-from "$VOCABS/ggml-vocab-bert-bge.gguf" &&
+            embed bert-bge 1 --embd-output-format json -p "what is a panda?" &&
+            grep -aq "pooling type *= 2" "$TMP/bert-bge.emb.err"; then
+            pass "bert --pooling cls --vocab-from ggml-vocab-bert-bge.gguf embeds (pooling type 2 in the file)"
+        else
+            fail "bert with the bge vocabulary"
+        fi
+        if mk bert-rr --preset bert-tiny --reranker --vocab-from "$VOCABS/ggml-vocab-bert-bge.gguf" &&
+            embed bert-rr 2 --pooling rank --embd-normalize -1 -p "$(printf 'q\tdoc one\nq\tdoc two')"; then
+            pass "bert --reranker scores query/document pairs with llama-embedding"
+        else
+            fail "bert reranker"
+        fi
+    else
+        skip "ggml-vocab-bert-bge.gguf missing"
+    fi
+fi
+if "$MK" -q -o "$TMP/bad-rr.gguf" --reranker >"$TMP/bad-rr.log" 2>&1; then
+    fail "--reranker without --arch bert was accepted"
+else
+    pass "--reranker needs --arch bert"
+fi
+
 if [ "$FAILS" -ne 0 ]; then
     echo "mkmodel_test: $FAILS check(s) FAILED"
     exit 1

@@ -237,6 +237,16 @@ Status Backend::register_graph(const std::string& path, const std::string& share
         Status room = check_graph_room(served_key(share_as, cfg));
         if (room != Status::ok) return room;
     }
+    const EmbeddingConfig& emb = cfg.embedding;
+    if (emb.reranking && !emb.pooling.empty() && emb.pooling != "rank") {
+        log(LogLevel::error, "config", "reranking needs rank pooling; pooling_type says otherwise",
+            {{"pooling_type", emb.pooling}});
+        return Status::invalid_argument;
+    }
+    if (!emb.enabled && !emb.reranking && !emb.pooling.empty()) {
+        log(LogLevel::warn, "config", "pooling_type ignored: the graph is not an embedding graph (set embedding)",
+            {{"pooling_type", emb.pooling}});
+    }
     auto g = std::make_shared<Graph>();
     g->config = cfg;
     g->alias = alias;
@@ -319,6 +329,8 @@ Status Backend::set_input(uint32_t exec, uint32_t index, std::string_view data) 
         }
         st = check_request(probe, "request options");
         if (st != Status::ok) return st;
+        st = check_graph_kind(*e->graph, probe);
+        if (st != Status::ok) return st;
         e->options.assign(data);
         return Status::ok;
     }
@@ -365,6 +377,8 @@ Status Backend::run_inference(uint32_t exec, uint32_t index, std::string_view in
         return st;
     }
     st = check_request(probe, "runtime config");
+    if (st != Status::ok) return st;
+    st = check_graph_kind(*e->graph, probe);
     if (st != Status::ok) return st;
     e->input.assign(input);
     e->has_input = true;

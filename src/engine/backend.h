@@ -24,6 +24,10 @@ namespace wnl {
 
 enum class StatusKind { queue = 0, memory, sessions, performance, model };
 
+// A request's options may not turn a generation graph into an embedding one
+// or back, nor change its pooling (backend_embed.cpp): invalid_argument.
+Status check_graph_kind(const Graph& g, const Config& request);
+
 class Backend {
 public:
     static Status create(std::string_view config_json, std::shared_ptr<Backend>* out);
@@ -84,6 +88,8 @@ private:
     // The key of a named session's shared handle on a graph.
     static std::string session_exec_key(const std::string& session_id, uint32_t graph);
     Status compute_locked(ExecContext& e);
+    // backend_embed.cpp: compute on an embedding or reranking graph.
+    Status embed_locked(ExecContext& e);
     // backend_turn.cpp: a turn's start (prompt, hand-off to the loop) and end
     // (its record in the session). keep_partial: a stream ended early keeps
     // the text generated so far.

@@ -7,6 +7,7 @@
 
 #include "engine/backend.h"
 #include "engine/cpu_arbiter.h"
+#include "engine/embed_io.h"
 #include "engine/process_memory.h"
 #include "engine/version.h"
 
@@ -90,6 +91,10 @@ ordered_json performance_json(const GraphView& v) {
                             {"widened", g.widened},
                             {"quieted", g.quieted},
                             {"unquieted", g.unquieted}};
+    if (v.graph->embeds()) {
+        j["embedded_inputs"] = c.embedded_inputs;
+        j["embedded_tokens"] = c.embedded_tokens;
+    }
     return j;
 }
 
@@ -111,6 +116,11 @@ ordered_json model_json(const GraphView& v) {
     j["layers"] = i.n_layer;
     j["embedding"] = i.n_embd;
     j["chat_template"] = v.graph->has_template;
+    j["kind"] = v.graph->reranks() ? "rerank" : v.graph->embeds() ? "embedding" : "generation";
+    if (v.graph->embeds()) {
+        j["pooling"] = pooling_name(sm.loop->pooling());
+        j["n_embedding"] = sm.loop->n_embd_out();
+    }
     j["version"] = sm.version;
     j["load_ms"] = i.load_ms;
     j["graphs_sharing"] = sm.graphs.load();

@@ -15,6 +15,11 @@ Status Backend::start_turn(ExecContext& e, Turn* turn, bool streaming) {
     e.has_output = false;  // a failed compute leaves nothing stale to read
     e.output.clear();
     e.metadata.clear();
+    if (e.graph->embeds()) {  // compute goes to embed_locked; only streaming gets here
+        log(LogLevel::error, "abi", "streaming calls generate text; this graph was loaded for embeddings",
+            {{"exec", e.id}});
+        return Status::invalid_argument;
+    }
     if (!e.has_input) {
         log(LogLevel::error, "abi", "compute: no input; call set_input with index 0 first", {{"exec", e.id}});
         return Status::invalid_argument;
@@ -161,6 +166,7 @@ Status Backend::end_turn(ExecContext& e, Turn& turn, const RequestResult& res, b
 }
 
 Status Backend::compute_locked(ExecContext& e) {
+    if (e.graph->embeds()) return embed_locked(e);
     if (e.stream) {
         log(LogLevel::error, "abi", "compute: a stream is open on this execution context; call fini_single first",
             {{"exec", e.id}});

@@ -384,9 +384,15 @@ void set_model_dirs(Config& c, const Value& v) {
 // Who may change a key. Only sampling, stopping and request keys may change
 // per request: the rest shape a loaded model or the whole backend.
 // limits: the caps of limits.h, read from the backend context's config only.
-enum class Group { model, sampling, stopping, memory, backend, logging, request, limits };
+// embedding_mode keys are read per request too, so that a request asking for
+// another kind of graph than the one it runs on is refused by the backend
+// (check_graph_kind) rather than ignored.
+enum class Group { model, sampling, stopping, memory, backend, logging, request, limits, embedding, embedding_mode };
 
-bool per_request(Group g) { return g == Group::sampling || g == Group::stopping || g == Group::request; }
+bool per_request(Group g) {
+    return g == Group::sampling || g == Group::stopping || g == Group::request || g == Group::embedding ||
+           g == Group::embedding_mode;
+}
 
 using Setter = void (*)(Config&, const Value&);
 
@@ -521,6 +527,9 @@ const std::unordered_map<std::string, Setting>& settings() {
         {"max_prompt_bytes", {Group::limits, [](C& c, V v) { c.limits.max_prompt_bytes = v.integer(1, 1 << 24); }}},
         {"max_output_tokens", {Group::limits, [](C& c, V v) { c.limits.max_output_tokens = v.int32(1); }}},
         {"max_request_time_ms", {Group::limits, [](C& c, V v) { c.limits.max_request_time_ms = v.integer(0, kI64Max); }}},
+        {"max_embedding_inputs", {Group::limits, [](C& c, V v) { c.limits.max_embedding_inputs = v.int32(1, 65536); }}},
+        {"max_embedding_tokens", {Group::limits, [](C& c, V v) { c.limits.max_embedding_tokens = v.integer(1, int64_t{1} << 30); }}},
+        {"max_embedding_values", {Group::limits, [](C& c, V v) { c.limits.max_embedding_values = v.integer(1, int64_t{1} << 32); }}},
         {"guest_paths", {Group::backend, [](C& c, V v) { c.backend.guest_paths = v.boolean(); }}},
         {"share_kv", {Group::backend, [](C& c, V v) {
              c.backend.share_kv_process = v.choice({"tenant", "process"}) == "process";
@@ -558,6 +567,16 @@ const std::unordered_map<std::string, Setting>& settings() {
              c.request.priority = p == "high" ? Priority::high : p == "low" ? Priority::low : Priority::normal;
          }}},
         {"timeout_ms", {Group::request, [](C& c, V v) { c.request.timeout_ms = v.integer(0, kI64Max); }}},
+
+        // embeddings
+        {"embedding", {Group::embedding_mode, [](C& c, V v) { c.embedding.enabled = v.boolean(); }}},
+        {"reranking", {Group::embedding_mode, [](C& c, V v) { c.embedding.reranking = v.boolean(); }}},
+        {"pooling_type", {Group::embedding_mode, [](C& c, V v) {
+             c.embedding.pooling = v.choice({"none", "mean", "cls", "last", "rank"});
+         }}},
+        // llama.cpp's and WasmEdge's meaning; > 2 is a p-norm.
+        {"embd_normalize", {Group::embedding, [](C& c, V v) { c.embedding.normalize = v.int32(-1, 1000); }}},
+        {"truncate", {Group::embedding, [](C& c, V v) { c.embedding.truncate = v.boolean(); }}},
     };
     return table;
 }
@@ -588,6 +607,9 @@ const std::unordered_map<std::string, std::string>& aliases() {
         {"log_format", "format"},
         {"enable_log", "llama_log"},
         {"enable_debug_log", "llama_debug_log"},
+        {"embeddings", "embedding"},
+        {"rerank", "reranking"},
+        {"pooling", "pooling_type"},
     };
     return table;
 }

@@ -124,6 +124,17 @@ struct LoggingConfig {
     bool stream_stdout = false;  // stream-stdout: print tokens as generated
 };
 
+// Embedding and reranking graphs (docs/embeddings.md). `enabled`,
+// `reranking` and `pooling` are fixed when the graph is loaded (they shape its
+// llama_context); `normalize` and `truncate` may change per request.
+struct EmbeddingConfig {
+    bool enabled = false;  // embedding (WasmEdge's key)
+    bool reranking = false;  // rank pooling; input {"query":...,"documents":[...]}
+    std::string pooling;  // "" = the model's (mean when it names none) | none | mean | cls | last | rank
+    int32_t normalize = 2;  // embd_normalize: -1 none, 0 max-abs, 1 taxicab, 2 euclidean, >2 p-norm
+    bool truncate = false;  // an input past the context is cut instead of refused
+};
+
 // Per-request settings that are not sampling or stopping.
 struct RequestConfig {
     Priority priority = Priority::normal;
@@ -138,6 +149,7 @@ struct Config {
     BackendConfig backend;
     LoggingConfig logging;
     RequestConfig request;
+    EmbeddingConfig embedding;
     Limits limits;  // backend group; enforced from the backend context's config only
 };
 

@@ -77,7 +77,7 @@ std::string LoopSettings::share_key() const {
       << threads_batch << '|' << threads_exact << '|' << flash_attn << '|' << cache_type_k << '|' << cache_type_v << '|'
       << queue.capacity << '|' << queue.priority_enabled << queue.fair << '|' << queue.aging_ms << '|'
       << queue_warning_threshold << '|' << host_cache_bytes << '|' << max_cache_tokens << '|' << max_rss_bytes << '|'
-      << ctx_limit;
+      << ctx_limit << '|' << embedding << '|' << pooling;
     return k.str();
 }
 
@@ -122,6 +122,11 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
     cp.no_perf = true;
     cp.abort_callback = [](void* data) { return static_cast<DecodeLoop*>(data)->abort_.load(); };
     cp.abort_callback_data = loop.get();
+    uint32_t input_limit = 0;
+    if (s.embedding) {
+        Status st = embed_context_params(*model, s, &cp, &input_limit, error);
+        if (st != Status::ok) return st;
+    }
 
     loop->ctx_ = llama_init_from_model(model->get(), cp);
     if (!loop->ctx_) {
@@ -154,8 +159,9 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
     loop->cache_ = std::make_unique<StateCache>(s.host_cache_bytes);
     loop->max_cache_tokens_ = s.max_cache_tokens;
     loop->max_rss_bytes_ = s.max_rss_bytes;
-    loop->slots_.resize(cp.n_seq_max);
-    loop->resident_.resize(cp.n_seq_max);
+    // An embedding loop has no generation slots (loop_embed.cpp).
+    loop->slots_.resize(s.embedding ? 0 : cp.n_seq_max);
+    loop->resident_.resize(loop->slots_.size());
     {
         // K and V rows of every layer, for each cell.
         const llama_model* m = loop->model_->get();
@@ -165,6 +171,7 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
                                    (ggml_row_size(cp.type_k, kv_width) + ggml_row_size(cp.type_v, kv_width));
     }
     for (size_t i = 0; i < loop->slots_.size(); ++i) loop->slots_[i].seq = static_cast<llama_seq_id>(i);
+    if (s.embedding) loop->embed_init(s, input_limit);
     // The llama.cpp and ggml statics a context needs exist now: a teardown
     // registered after them runs before they are destroyed.
     arm_exit_teardown();
@@ -222,6 +229,7 @@ void DecodeLoop::halt(const std::string& why) {
         slot.sampling = false;
         if (slot.req) finish(slot, Status::runtime_error, "cancelled", why);
     }
+    embed_fail_all(Status::runtime_error, "cancelled", why);
     sampling_.reset();
     std::vector<std::shared_ptr<Request>> queued;
     if (queue_) {
@@ -267,7 +275,7 @@ Status DecodeLoop::submit(const std::shared_ptr<Request>& req, std::string* erro
         }
         // queue_size counts requests that wait; one a free slot takes at
         // once never waits.
-        const size_t free_slots = slots_.size() - busy_slots_;
+        const size_t free_slots = embedding_ ? embed_room() : slots_.size() - busy_slots_;
         if (queue_->over_share(*req, free_slots)) {
             stats_.counters.rejected++;
             *error = "this backend context holds its share of the queue (queue_share " +
@@ -306,7 +314,7 @@ LoopSnapshot DecodeLoop::snapshot() const {
     s.queue_depth = queue_->depth_by_priority();
     s.queue_capacity = queue_->settings().capacity;
     s.queue_warning_threshold = warn_threshold_;
-    s.n_slots = static_cast<uint32_t>(slots_.size());
+    s.n_slots = static_cast<uint32_t>(embedding_ ? embed_room() + busy_slots_ : slots_.size());
     s.threads = threads_->threads();
     s.threads_batch = threads_->threads_batch();
     s.threads_exact = threads_exact_;
@@ -345,7 +353,8 @@ void DecodeLoop::run() {
         {
             std::unique_lock<std::mutex> lock(mu_);
             auto idle = [&] {
-                return std::none_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.req != nullptr; });
+                return std::none_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.req != nullptr; }) &&
+                       embed_running_.empty();
             };
             if (marked_busy_ && idle() && queue_->size() == 0 && forget_.empty()) {
                 cpus_->set_busy(false);  // other models' loops may widen again
@@ -379,6 +388,7 @@ void DecodeLoop::run() {
 
 bool DecodeLoop::step() {
     apply_forgets();
+    if (embedding_) return embed_step();
     collect_samples();
     admit_waiting(Clock::now());
     end_idle_requests();
@@ -408,6 +418,7 @@ void DecodeLoop::fail_running(Status status, const std::string& why) noexcept {
         slot.sampling = false;
         if (slot.req) finish(slot, status, "error", why);
     }
+    embed_fail_all(status, "error", why);
     common_batch_clear(batch_);
 }
 

@@ -48,6 +48,10 @@ struct LoopSettings {
     uint64_t host_cache_bytes = 0;  // 0 = no host-RAM state cache
     int64_t max_cache_tokens = 0;  // longer states are not cached; 0 = no bound
     uint64_t max_rss_bytes = 0;
+    // An embedding graph's loop (loop_embed.cpp): embeddings on, this pooling
+    // (LLAMA_POOLING_TYPE_UNSPECIFIED = the model's, mean when it names none).
+    bool embedding = false;
+    int32_t pooling = -1;
 
     // Requests that can share a loop must agree on all of the above.
     std::string share_key() const;
@@ -115,6 +119,12 @@ public:
     // keep alive.
     static void halt_all(const std::string& why);
 
+    // Embedding graphs: the pooling in use, the size of each input's output
+    // vector, and the most tokens one input may have (ctx_per_seq()).
+    bool embedding() const { return embedding_; }
+    enum llama_pooling_type pooling() const { return pooling_; }
+    int32_t n_embd_out() const { return n_embd_out_; }
+
 private:
     using Slot = LoopSlot;
 
@@ -180,6 +190,34 @@ private:
     // reaches the caller, as missing_memory.
     void finish(Slot& slot, Status status, const std::string& stop_reason, const std::string& error = "") noexcept;
 
+    // loop_embed.cpp (embedding graphs): every running request's inputs are
+    // packed into one decode, each input its own sequence and whole.
+    struct EmbedRun {
+        std::shared_ptr<Request> req;
+        Clock::time_point t_admit;
+        uint64_t tick = 0;
+    };
+    struct EmbedSeq {  // one sequence of the batch being decoded
+        size_t run;  // index in embed_running_
+        size_t input;
+        int32_t first;  // its first row in batch_
+        int32_t n_tokens;
+    };
+    // Sizes the context for embeddings; see loop_embed.cpp.
+    static Status embed_context_params(const Model& model, const LoopSettings& s, llama_context_params* cp,
+                                       uint32_t* input_limit, std::string* error);
+    void embed_init(const LoopSettings& s, uint32_t input_limit);
+    // One llama_decode over the queued and running requests; false when unloading.
+    bool embed_step();
+    void embed_admit(Clock::time_point now);
+    void embed_build();
+    void embed_collect();
+    // Never throw (as finish): the caller always gets its result.
+    void embed_finish(EmbedRun& run, Status status, const std::string& stop_reason,
+                      const std::string& error = "") noexcept;
+    void embed_fail_all(Status status, const std::string& stop_reason, const std::string& why) noexcept;
+    size_t embed_room() const;
+
     std::shared_ptr<Model> model_;
     llama_context* ctx_ = nullptr;
     std::unique_ptr<LoopThreads> threads_;
@@ -222,6 +260,15 @@ private:
     std::mutex halt_mu_;
     bool halted_ = false;  // guarded by halt_mu_
     std::thread thread_;
+
+    bool embedding_ = false;
+    enum llama_pooling_type pooling_ = LLAMA_POOLING_TYPE_NONE;
+    int32_t n_embd_out_ = 0;
+    uint32_t n_cls_out_ = 1;
+    uint32_t embed_max_seqs_ = 1;  // sequences in one decode
+    std::vector<EmbedRun> embed_running_;  // loop thread only
+    std::vector<EmbedSeq> embed_batch_;  // loop thread only
+    int32_t embed_batch_requests_ = 0;  // requests with inputs in batch_
 };
 
 }  // namespace wnl

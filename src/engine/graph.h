@@ -27,6 +27,11 @@ struct Graph {
     std::unique_ptr<ChatFormat> chat;
     bool has_template = false;  // from the GGUF or chat_template
     std::string alias;  // the policy's model alias it was loaded by, if any
+
+    // Loaded with embedding (or reranking): compute embeds (backend_embed.cpp).
+    bool embeds() const { return served->loop->embedding(); }
+    // An embedding graph whose pooling is rank: compute scores documents.
+    bool reranks() const { return embeds() && served->loop->pooling() == LLAMA_POOLING_TYPE_RANK; }
 };
 
 }  // namespace wnl

@@ -137,6 +137,27 @@ bool enforce_ceilings(const std::set<std::string>& named, const Config& below, C
             return false;
         }
     }
+    // An embedding graph decodes each input whole, in one ubatch of
+    // max(batch_size, ctx_size) tokens (loop_embed.cpp): there the
+    // ubatch_size ceiling bounds both.
+    auto ub = limits.ceilings.find("ubatch_size");
+    if ((cfg.embedding.enabled || cfg.embedding.reranking) && ub != limits.ceilings.end()) {
+        const int64_t ceiling = ub->second;
+        const std::pair<const char*, int64_t> sizes[] = {{"ctx_size", cfg.model.ctx_size},
+                                                          {"batch_size", cfg.model.batch_size}};
+        for (const auto& [key, value] : sizes) {
+            if (named.count(key) && value > ceiling) {
+                *error = std::string(key) + ": " + std::to_string(value) +
+                         " is above the host's ceiling of " + std::to_string(ceiling) +
+                         " (ubatch_size: an embedding graph decodes each input in one ubatch)";
+                return false;
+            }
+        }
+        if (cfg.model.ctx_size == 0) {
+            const auto c = static_cast<uint32_t>(ceiling);
+            cfg.model.ctx_limit = cfg.model.ctx_limit > 0 ? std::min(cfg.model.ctx_limit, c) : c;
+        }
+    }
     return true;
 }
 

@@ -22,6 +22,11 @@ struct Limits {
     int64_t max_prompt_bytes = 4ll << 20;  // one set_input / run_inference text -> invalid_argument
     int32_t max_output_tokens = 8192;  // ceiling on max_tokens; -1 means up to it
     int64_t max_request_time_ms = 600000;  // wall clock of a running request; 0 = none
+    // Embedding and reranking calls (docs/embeddings.md): what one call may
+    // hand the shared loop and get back.
+    int32_t max_embedding_inputs = 256;  // inputs (or documents) -> invalid_argument
+    int64_t max_embedding_tokens = 262144;  // tokens of all its inputs together -> invalid_argument
+    int64_t max_embedding_values = int64_t{4} << 20;  // floats of its output (pooling none: per token) -> invalid_argument
 };
 
 // Fixed bounds on settings that cost per-token or setup work in llama.cpp

@@ -30,6 +30,8 @@ struct LoopCounters {
     double decode_ms = 0;
     double busy_ms = 0;  // wall time inside llama_decode
     double cpu_wait_ms = 0;  // waiting for another model's decode to leave the CPUs (CpuArbiter)
+    uint64_t embedded_inputs = 0;  // embedding graphs: inputs (or documents) embedded
+    uint64_t embedded_tokens = 0;
 };
 
 struct Throughput {

@@ -139,7 +139,7 @@ void DecodeLoop::govern(double decode_ms, bool as_chosen) {
 
 // The step's figures and the KV each slot now holds, for status reports.
 void DecodeLoop::publish_step(double decode_ms, double wait_ms, ThreadChoice ran) {
-    int32_t busy = 0;
+    int32_t busy = embed_batch_requests_;
     uint64_t used = 0;
     for (const auto& slot : slots_) {
         busy += slot.req ? 1 : 0;

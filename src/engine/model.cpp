@@ -116,6 +116,23 @@ Status Model::load(const std::string& path, const ModelConfig& cfg, std::shared_
         *error = "llama.cpp could not load '" + path + "' (corrupt or unsupported GGUF; see the llama log)";
         return Status::invalid_encoding;
     }
+    // llama_tokenize asserts on a special token the vocabulary says it adds
+    // but does not have (a WordPiece vocabulary always adds CLS and SEP):
+    // such a file is refused here instead of aborting on the first prompt.
+    {
+        const llama_vocab* v = llama_model_get_vocab(m);
+        const enum llama_vocab_type type = llama_vocab_type(v);
+        const bool wpm = type == LLAMA_VOCAB_TYPE_WPM;
+        const bool no_bos = (llama_vocab_get_add_bos(v) || wpm) && llama_vocab_bos(v) == LLAMA_TOKEN_NULL;
+        const bool no_eos = llama_vocab_get_add_eos(v) && llama_vocab_eos(v) == LLAMA_TOKEN_NULL;
+        const bool no_sep = wpm && llama_vocab_sep(v) == LLAMA_TOKEN_NULL;
+        if (type != LLAMA_VOCAB_TYPE_NONE && (no_bos || no_eos || no_sep)) {
+            llama_model_free(m);
+            *error = "'" + path + "': the vocabulary adds a " + (no_bos ? "BOS" : no_eos ? "EOS" : "SEP") +
+                     " token it does not define";
+            return Status::invalid_encoding;
+        }
+    }
     std::shared_ptr<Model> model(new Model());
     model->model_ = m;
     model->vocab_ = llama_model_get_vocab(m);

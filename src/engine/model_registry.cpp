@@ -50,6 +50,18 @@ LoopSettings loop_settings_from(const Config& cfg) {
     s.host_cache_bytes = cfg.memory.host_cache_bytes;
     s.max_cache_tokens = cfg.memory.max_cache_tokens;
     s.max_rss_bytes = cfg.memory.max_rss_bytes;
+    const EmbeddingConfig& e = cfg.embedding;
+    s.embedding = e.enabled || e.reranking;
+    if (s.embedding) {
+        static const std::pair<const char*, enum llama_pooling_type> kPooling[] = {
+            {"none", LLAMA_POOLING_TYPE_NONE}, {"mean", LLAMA_POOLING_TYPE_MEAN}, {"cls", LLAMA_POOLING_TYPE_CLS},
+            {"last", LLAMA_POOLING_TYPE_LAST}, {"rank", LLAMA_POOLING_TYPE_RANK}};
+        s.pooling = LLAMA_POOLING_TYPE_UNSPECIFIED;
+        for (const auto& [name, type] : kPooling) {
+            if (e.pooling == name) s.pooling = type;
+        }
+        if (e.reranking) s.pooling = LLAMA_POOLING_TYPE_RANK;
+    }
     return s;
 }
 

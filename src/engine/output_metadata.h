@@ -10,4 +10,10 @@ namespace wnl {
 std::string output_metadata_json(const RequestResult& r, const std::string& session_id, bool chat,
                                  const std::string& model_name);
 
+// The same for an embedding or reranking call: input_tokens (all inputs),
+// n_inputs, n_embedding, pooling, truncated_inputs and the timings.
+std::string embedding_metadata_json(const RequestResult& r, const std::string& session_id, bool rerank,
+                                    const std::string& model_name, size_t n_inputs, int32_t n_embd,
+                                    const char* pooling, size_t truncated);
+
 }  // namespace wnl

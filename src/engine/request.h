@@ -8,12 +8,14 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "engine/config.h"
+#include "engine/embed_job.h"
 #include "engine/sampler.h"
 #include "engine/status.h"
 #include "engine/stop_matcher.h"
@@ -55,6 +57,8 @@ struct Request {
     // Called on the decode thread with text that is safe to show (no partial
     // stop string, whole UTF-8 characters). Optional.
     std::function<void(std::string_view)> on_text;
+    // Set on an embedding graph's requests instead of a prompt (loop_embed.cpp).
+    std::shared_ptr<EmbedJob> embed;
     // Built by the caller before submit (make_sampler, with the prompt
     // already accepted; the stop strings compiled), so that the decode loop
     // never spends a guest's setup time. The loop hands the sampler back at

@@ -90,6 +90,31 @@ TEST(GuestRules, CeilingNamesKeyAndCeiling) {
     EXPECT_EQ(host.model.ctx_size, 65536u);
 }
 
+TEST(GuestRules, EmbeddingGraphsHoldTheirInputToTheUbatchCeiling) {
+    // An embedding graph decodes each input whole in one ubatch of
+    // max(batch_size, ctx_size) tokens (loop_embed.cpp).
+    std::string err;
+    Config ok;
+    EXPECT_EQ(guest(R"({"embedding":true,"ctx_size":2048,"batch_size":2048})", ok, &err), Status::ok) << err;
+    for (const char* doc : {R"({"embedding":true,"ctx_size":2049})", R"({"reranking":true,"batch_size":4096})",
+                            R"({"embeddings":true,"n_ctx":8192})"}) {
+        Config c;
+        EXPECT_EQ(guest(doc, c, &err), Status::invalid_argument) << doc;
+        EXPECT_NE(err.find("ubatch_size"), std::string::npos) << err;
+    }
+    // The model's own context (ctx_size 0) is bounded by it.
+    GuestLimits limits;
+    limits.ceilings["ubatch_size"] = 600;
+    Config e;
+    ASSERT_EQ(guest(R"({"embedding":true})", e, &err, limits), Status::ok) << err;
+    EXPECT_EQ(e.model.ctx_limit, 600u);
+    // Generation graphs keep the ctx_size and batch_size ceilings alone.
+    Config g;
+    EXPECT_EQ(guest(R"({"ctx_size":8192,"batch_size":4096})", g, &err, limits), Status::ok) << err;
+    // Sizes below the guest's document are the host's: not held to ceilings.
+    EXPECT_EQ(guest(R"({"embedding":true})", g, &err, limits), Status::ok) << err;
+}
+
 TEST(GuestRules, NoLimitBecomesTheCeiling) {
     GuestLimits limits;
     limits.ceilings["max_tokens"] = 100;

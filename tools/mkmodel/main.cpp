@@ -1,4 +1,5 @@
-// wasi-nn-llama-mkmodel: writes a llama-architecture GGUF model with seeded
+// wasi-nn-llama-mkmodel: writes a llama-architecture (decoder) or
+// bert-architecture (embedding model or reranker) GGUF model with seeded
 // random weights, for speed benchmarks and tests (inference speed does not
 // depend on the weight values). Same arguments -> byte-identical file.
 //
@@ -6,7 +7,9 @@
 // is then generated, converted and streamed in row chunks, so memory stays at
 // a few MiB whatever the model size.
 
+#include "bert.h"
 #include "rng.h"
+#include "tensor_plan.h"
 #include "vocab.h"
 
 #include "ggml.h"
@@ -28,11 +31,16 @@
 
 namespace {
 
+using mkmodel::Init;
 using mkmodel::NormalGen;
+using mkmodel::TensorSpec;
 
 struct Options {
     std::string output;
     std::string preset;
+    std::string arch = "llama";  // llama | bert
+    std::string pooling;  // bert: mean (default), cls, last, none, rank
+    bool reranker = false;
     int64_t n_embd = 576;
     int64_t n_layer = 30;
     int64_t n_head = 9;
@@ -55,16 +63,19 @@ struct Options {
 
 struct Preset {
     const char * name;
+    const char * arch;
     int64_t n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab, n_ctx;
     const char * type;
     const char * what;
 };
 
 const Preset kPresets[] = {
-    {"tiny", 64, 2, 4, 2, 128, 512, 512, "q8_0", "~160 KiB, for tests"},
-    {"135m", 576, 30, 9, 3, 1536, 32000, 2048, "q8_0", "SmolLM-135M-like shape"},
-    {"360m", 960, 32, 15, 5, 2560, 32000, 2048, "q8_0", "SmolLM-360M-like shape"},
-    {"1.1b", 2048, 22, 32, 4, 5632, 32000, 2048, "q8_0", "TinyLlama-1.1B-like shape"},
+    {"tiny", "llama", 64, 2, 4, 2, 128, 512, 512, "q8_0", "~160 KiB, for tests"},
+    {"135m", "llama", 576, 30, 9, 3, 1536, 32000, 2048, "q8_0", "SmolLM-135M-like shape"},
+    {"360m", "llama", 960, 32, 15, 5, 2560, 32000, 2048, "q8_0", "SmolLM-360M-like shape"},
+    {"1.1b", "llama", 2048, 22, 32, 4, 5632, 32000, 2048, "q8_0", "TinyLlama-1.1B-like shape"},
+    {"bert-tiny", "bert", 64, 2, 4, 4, 128, 1000, 512, "f16", "BERT embedding model for tests"},
+    {"bge-small", "bert", 384, 12, 12, 12, 1536, 30522, 512, "f16", "bge-small-en / MiniLM-L12-like shape"},
 };
 
 void print_help(const char * argv0) {
@@ -78,10 +89,14 @@ void print_help(const char * argv0) {
         "  -o, --output PATH          output file (required)\n"
         "      --preset NAME          shape preset, applied before the other options\n"
         "                             whatever their order (see below)\n"
+        "      --arch A               llama (decoder, default) or bert (non-causal\n"
+        "                             embedding model; see --pooling, --reranker)\n"
+        "      --pooling P            bert: mean (default), cls, last, none or rank\n"
+        "      --reranker             bert: add a classification head; pooling rank\n"
         "      --n-embd N             embedding length           (default 576)\n"
         "      --n-layer N            number of blocks           (default 30)\n"
         "      --n-head N             attention heads            (default 9)\n"
-        "      --n-head-kv N          key/value heads (GQA)      (default 3)\n"
+        "      --n-head-kv N          key/value heads (GQA; bert: = n-head) (default 3)\n"
         "      --n-ff N               feed-forward length        (default 1536)\n"
         "      --n-vocab N            vocabulary size            (default 32000)\n"
         "      --n-ctx N              training context length    (default 2048)\n"
@@ -107,14 +122,16 @@ void print_help(const char * argv0) {
         "presets:\n",
         argv0);
     for (const Preset & p : kPresets) {
-        std::printf("  %-6s n_embd %" PRId64 ", n_layer %" PRId64 ", n_head %" PRId64 "/%" PRId64
+        std::printf("  %-9s %s, n_embd %" PRId64 ", n_layer %" PRId64 ", n_head %" PRId64 "/%" PRId64
                     ", n_ff %" PRId64 ", n_vocab %" PRId64 ", %s  (%s)\n",
-                    p.name, p.n_embd, p.n_layer, p.n_head, p.n_head_kv, p.n_ff, p.n_vocab, p.type, p.what);
+                    p.name, p.arch, p.n_embd, p.n_layer, p.n_head, p.n_head_kv, p.n_ff, p.n_vocab, p.type, p.what);
     }
     std::printf(
         "\n"
         "Without --vocab-from a synthetic SentencePiece vocabulary is written: <unk>,\n"
-        "<s>, </s>, the 256 byte tokens, <|im_start|>, <|im_end|>, then filler pieces.\n"
+        "<s>, </s>, the 256 byte tokens, <|im_start|>, <|im_end|>, then filler pieces;\n"
+        "for --arch bert a synthetic WordPiece one: [PAD] [UNK] [CLS] [SEP] [MASK],\n"
+        "letters, digits and punctuation, then filler pieces.\n"
         "\n"
         "example:\n"
         "  %s --preset 135m -o /tmp/smol-135m-q8_0.gguf\n",
@@ -160,6 +177,7 @@ void apply_preset(Options & o, const std::string & name) {
     for (const Preset & p : kPresets) {
         if (name == p.name) {
             o.preset = p.name;
+            o.arch = p.arch;
             o.n_embd = p.n_embd;
             o.n_layer = p.n_layer;
             o.n_head = p.n_head;
@@ -182,7 +200,7 @@ void apply_preset(Options & o, const std::string & name) {
 // Returns false when --help was given.
 bool parse_args(int argc, char ** argv, Options & o) {
     std::vector<std::pair<std::string, std::string>> args;  // (option, value)
-    const std::vector<std::string> flags = {"--tie-embeddings", "-q", "--quiet", "-h", "--help"};
+    const std::vector<std::string> flags = {"--tie-embeddings", "--reranker", "-q", "--quiet", "-h", "--help"};
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         std::string v;
@@ -219,6 +237,12 @@ bool parse_args(int argc, char ** argv, Options & o) {
     for (const auto & [a, v] : args) {
         if (a == "-o" || a == "--output") o.output = v;
         else if (a == "--preset") {}
+        else if (a == "--arch") {
+            if (v != "llama" && v != "bert") throw UsageError("--arch: expected llama or bert, got '" + v + "'");
+            o.arch = v;
+        }
+        else if (a == "--pooling") o.pooling = v;
+        else if (a == "--reranker") o.reranker = true;
         else if (a == "--n-embd") o.n_embd = parse_int(a, v, 1, big);
         else if (a == "--n-layer") o.n_layer = parse_int(a, v, 1, 100000);
         else if (a == "--n-head") o.n_head = parse_int(a, v, 1, big);
@@ -240,6 +264,19 @@ bool parse_args(int argc, char ** argv, Options & o) {
     }
     if (o.output.empty()) {
         throw UsageError("-o/--output is required");
+    }
+    if (o.arch != "bert" && (o.reranker || !o.pooling.empty())) {
+        throw UsageError("--pooling and --reranker are for --arch bert");
+    }
+    if (o.arch == "bert") {
+        o.n_head_kv = o.n_head;  // BERT has no grouped-query attention
+        if (o.pooling.empty()) o.pooling = o.reranker ? "rank" : "mean";
+        if (o.reranker && o.pooling != "rank") throw UsageError("--reranker needs --pooling rank");
+        try {
+            mkmodel::bert_pooling_code(o.pooling);
+        } catch (const std::invalid_argument & e) {
+            throw UsageError(e.what());
+        }
     }
     return true;
 }
@@ -276,7 +313,7 @@ void validate_shape(const Options & o, const TypeInfo & t) {
                          std::to_string(o.n_head_kv) + ")");
     }
     const int64_t head_dim = o.n_embd / o.n_head;
-    if (head_dim % 2 != 0) {
+    if (o.arch == "llama" && head_dim % 2 != 0) {
         throw UsageError("head dimension n_embd/n_head = " + std::to_string(head_dim) +
                          " must be even (rotary embedding)");
     }
@@ -290,17 +327,6 @@ void validate_shape(const Options & o, const TypeInfo & t) {
         }
     }
 }
-
-enum class Init { Matrix, Norm };
-
-struct TensorSpec {
-    std::string name;
-    int64_t ne0;
-    int64_t ne1;  // 1 for vectors
-    ggml_type type;
-    Init init;
-    int layer;  // -1 outside the blocks
-};
 
 std::vector<TensorSpec> plan_tensors(const Options & o, ggml_type wtype) {
     const int64_t head_dim = o.n_embd / o.n_head;
@@ -395,6 +421,10 @@ void write_tensor_data(Output & out, const TensorSpec & t, const Options & o) {
             for (int64_t i = 0; i < n; ++i) {
                 src[i] = 1.0f + 0.02f * gen.next();
             }
+        } else if (t.init == Init::Bias) {
+            for (int64_t i = 0; i < n; ++i) {
+                src[i] = 0.02f * gen.next();
+            }
         } else {
             for (int64_t i = 0; i < n; ++i) {
                 src[i] = std_w * gen.next();
@@ -458,6 +488,9 @@ int run(const Options & o) {
         const char * slash = std::strrchr(opt.vocab_from.c_str(), '/');
         vocab_desc = std::string(slash ? slash + 1 : opt.vocab_from.c_str()) + " (" + model + ", " +
                      std::to_string(opt.n_vocab) + " tokens)";
+    } else if (opt.arch == "bert") {
+        mkmodel::write_synthetic_wpm_vocab(tctx.get(), (uint32_t) opt.n_vocab);
+        vocab_desc = "synthetic WordPiece (" + std::to_string(opt.n_vocab) + " tokens)";
     } else {
         if (opt.n_vocab < mkmodel::kMinSyntheticVocab) {
             throw UsageError("--n-vocab must be at least " + std::to_string(mkmodel::kMinSyntheticVocab) +
@@ -479,33 +512,42 @@ int run(const Options & o) {
 
     std::string name = opt.name;
     if (name.empty()) {
-        name = "mkmodel-llama-" + (opt.preset.empty() ? std::to_string(opt.n_embd) + "x" + std::to_string(opt.n_layer)
+        name = "mkmodel-" + opt.arch + (opt.reranker ? "-reranker-" : "-") + (opt.preset.empty() ? std::to_string(opt.n_embd) + "x" + std::to_string(opt.n_layer)
                                                        : opt.preset) +
                "-" + ti.name;
     }
     const std::string desc = "random weights (seed " + std::to_string(opt.seed) +
                              ") written by wasi-nn-llama-mkmodel, for benchmarks only";
 
-    gguf_set_val_str(g, "general.architecture", "llama");
+    const bool bert = opt.arch == "bert";
+    const mkmodel::BertShape bert_shape = {opt.n_embd, opt.n_layer, opt.n_head, opt.n_ff, opt.n_vocab, opt.n_ctx,
+                                           opt.reranker};
+    gguf_set_val_str(g, "general.architecture", opt.arch.c_str());
     gguf_set_val_str(g, "general.type", "model");
     gguf_set_val_str(g, "general.name", name.c_str());
     gguf_set_val_str(g, "general.description", desc.c_str());
     gguf_set_val_u32(g, "general.file_type", (uint32_t) ti.file_type);
     gguf_set_val_u32(g, "general.quantization_version", GGML_QNT_VERSION);
-    gguf_set_val_u32(g, "llama.context_length", (uint32_t) opt.n_ctx);
-    gguf_set_val_u32(g, "llama.embedding_length", (uint32_t) opt.n_embd);
-    gguf_set_val_u32(g, "llama.block_count", (uint32_t) opt.n_layer);
-    gguf_set_val_u32(g, "llama.feed_forward_length", (uint32_t) opt.n_ff);
-    gguf_set_val_u32(g, "llama.attention.head_count", (uint32_t) opt.n_head);
-    gguf_set_val_u32(g, "llama.attention.head_count_kv", (uint32_t) opt.n_head_kv);
-    gguf_set_val_u32(g, "llama.rope.dimension_count", (uint32_t) (opt.n_embd / opt.n_head));
-    gguf_set_val_f32(g, "llama.rope.freq_base", (float) opt.rope_freq_base);
-    gguf_set_val_f32(g, "llama.attention.layer_norm_rms_epsilon", (float) opt.rms_eps);
-    gguf_set_val_u32(g, "llama.vocab_size", (uint32_t) opt.n_vocab);
+    if (!bert) {
+        gguf_set_val_u32(g, "llama.context_length", (uint32_t) opt.n_ctx);
+        gguf_set_val_u32(g, "llama.embedding_length", (uint32_t) opt.n_embd);
+        gguf_set_val_u32(g, "llama.block_count", (uint32_t) opt.n_layer);
+        gguf_set_val_u32(g, "llama.feed_forward_length", (uint32_t) opt.n_ff);
+        gguf_set_val_u32(g, "llama.attention.head_count", (uint32_t) opt.n_head);
+        gguf_set_val_u32(g, "llama.attention.head_count_kv", (uint32_t) opt.n_head_kv);
+        gguf_set_val_u32(g, "llama.rope.dimension_count", (uint32_t) (opt.n_embd / opt.n_head));
+        gguf_set_val_f32(g, "llama.rope.freq_base", (float) opt.rope_freq_base);
+        gguf_set_val_f32(g, "llama.attention.layer_norm_rms_epsilon", (float) opt.rms_eps);
+        gguf_set_val_u32(g, "llama.vocab_size", (uint32_t) opt.n_vocab);
+    }
     gguf_set_kv(g, tctx.get());
     tctx.reset();
+    if (bert) {
+        // llama.cpp's default LayerNorm epsilon for BERT conversions.
+        mkmodel::write_bert_metadata(g, bert_shape, mkmodel::bert_pooling_code(opt.pooling), 1e-12f);
+    }
 
-    const std::vector<TensorSpec> plan = plan_tensors(opt, ti.type);
+    const std::vector<TensorSpec> plan = bert ? mkmodel::plan_bert_tensors(bert_shape, ti.type) : plan_tensors(opt, ti.type);
 
     ggml_init_params ip = {};
     ip.mem_size = ggml_tensor_overhead() * (plan.size() + 1);
@@ -526,9 +568,9 @@ int run(const Options & o) {
 
     if (!opt.quiet) {
         std::fprintf(stderr,
-                     "mkmodel: llama %s, n_embd %" PRId64 ", n_layer %" PRId64 ", n_head %" PRId64 "/%" PRId64
+                     "mkmodel: %s %s, n_embd %" PRId64 ", n_layer %" PRId64 ", n_head %" PRId64 "/%" PRId64
                      ", n_ff %" PRId64 ", vocab %s, %s params -> %s\n",
-                     ti.name, opt.n_embd, opt.n_layer, opt.n_head, opt.n_head_kv, opt.n_ff, vocab_desc.c_str(),
+                     opt.arch.c_str(), ti.name, opt.n_embd, opt.n_layer, opt.n_head, opt.n_head_kv, opt.n_ff, vocab_desc.c_str(),
                      human_count(n_params).c_str(), opt.output.c_str());
     }
 
@@ -568,10 +610,13 @@ int run(const Options & o) {
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
     std::printf("wrote %s\n", opt.output.c_str());
     std::printf("  name     %s\n", name.c_str());
-    std::printf("  arch     llama, n_embd %" PRId64 ", n_layer %" PRId64 ", n_head %" PRId64 ", n_head_kv %" PRId64
+    std::printf("  arch     %s, n_embd %" PRId64 ", n_layer %" PRId64 ", n_head %" PRId64 ", n_head_kv %" PRId64
                 ", n_ff %" PRId64 ", n_ctx %" PRId64 "%s\n",
-                opt.n_embd, opt.n_layer, opt.n_head, opt.n_head_kv, opt.n_ff, opt.n_ctx,
+                opt.arch.c_str(), opt.n_embd, opt.n_layer, opt.n_head, opt.n_head_kv, opt.n_ff, opt.n_ctx,
                 opt.tie_embeddings ? ", tied embeddings" : "");
+    if (bert) {
+        std::printf("  pooling  %s%s\n", opt.pooling.c_str(), opt.reranker ? ", classification head" : "");
+    }
     std::printf("  vocab    %s%s\n", vocab_desc.c_str(), has_template ? ", chat template" : "");
     std::printf("  type     %s (norms f32), seed %" PRIu64 "\n", ti.name, opt.seed);
     std::printf("  params   %" PRIu64 " (%s), %zu tensors\n", n_params, human_count(n_params).c_str(), plan.size());

@@ -102,6 +102,47 @@ void write_synthetic_vocab(gguf_context * dst, uint32_t n_vocab) {
     gguf_set_val_bool(dst, "tokenizer.ggml.add_eos_token", false);
 }
 
+void write_synthetic_wpm_vocab(gguf_context * dst, uint32_t n_vocab) {
+    if (n_vocab < kMinSyntheticWpmVocab) {
+        throw std::runtime_error("--n-vocab must be at least " + std::to_string(kMinSyntheticWpmVocab) +
+                                 " for the synthetic WordPiece tokenizer (got " + std::to_string(n_vocab) + ")");
+    }
+    std::vector<std::string> tokens;
+    std::vector<int32_t> types;
+    auto add = [&](std::string t, int32_t type) {
+        tokens.push_back(std::move(t));
+        types.push_back(type);
+    };
+    add("[PAD]", TT_CONTROL);
+    add("[UNK]", TT_UNKNOWN);
+    add("[CLS]", TT_CONTROL);
+    add("[SEP]", TT_CONTROL);
+    add("[MASK]", TT_CONTROL);
+    const std::string space = "\xE2\x96\x81";
+    const std::string chars = "abcdefghijklmnopqrstuvwxyz0123456789";
+    for (char c : chars) add(space + c, TT_NORMAL);
+    for (char c : chars) add(std::string(1, c), TT_NORMAL);
+    for (char c : std::string("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")) add(space + c, TT_NORMAL);
+    // Longer pieces, word-initial and continuation in turn: "▁aa", "aa", "▁ab", ...
+    for (uint64_t k = 26; tokens.size() < n_vocab; ++k) {
+        add(space + word(k), TT_NORMAL);
+        if (tokens.size() < n_vocab) add(word(k), TT_NORMAL);
+    }
+    std::vector<const char *> ptrs;
+    for (const auto & t : tokens) ptrs.push_back(t.c_str());
+    const std::vector<float> scores(tokens.size(), 0.0f);
+    gguf_set_val_str(dst, "tokenizer.ggml.model", "bert");
+    gguf_set_arr_str(dst, "tokenizer.ggml.tokens", ptrs.data(), ptrs.size());
+    gguf_set_arr_data(dst, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores.data(), scores.size());
+    gguf_set_arr_data(dst, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types.data(), types.size());
+    gguf_set_val_u32(dst, "tokenizer.ggml.padding_token_id", 0);
+    gguf_set_val_u32(dst, "tokenizer.ggml.unknown_token_id", 1);
+    gguf_set_val_u32(dst, "tokenizer.ggml.bos_token_id", 2);
+    gguf_set_val_u32(dst, "tokenizer.ggml.cls_token_id", 2);
+    gguf_set_val_u32(dst, "tokenizer.ggml.seperator_token_id", 3);
+    gguf_set_val_u32(dst, "tokenizer.ggml.mask_token_id", 4);
+}
+
 uint32_t copy_tokenizer(gguf_context * dst, const std::string & path, std::string * model_out) {
     gguf_init_params params = {};
     params.no_alloc = true;

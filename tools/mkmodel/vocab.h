@@ -16,6 +16,16 @@ constexpr uint32_t kMinSyntheticVocab = 3 + 256 + 2 + 1;
 // add_bos/add_eos} for a synthetic SPM vocabulary of exactly n_vocab tokens.
 void write_synthetic_vocab(gguf_context * dst, uint32_t n_vocab);
 
+// [PAD] [UNK] [CLS] [SEP] [MASK], word-initial "▁x" and continuation "x"
+// pieces for a-z and 0-9, "▁" + each ASCII punctuation mark, then filler.
+constexpr uint32_t kMinSyntheticWpmVocab = 5 + 2 * 36 + 32 + 1;
+
+// A synthetic WordPiece vocabulary (tokenizer.ggml.model = "bert") of
+// exactly n_vocab tokens, laid out the way llama.cpp's converter writes
+// BERT's: word starts carry the "▁" prefix, continuations none. Lowercase
+// ASCII text tokenizes; anything else becomes [UNK].
+void write_synthetic_wpm_vocab(gguf_context * dst, uint32_t n_vocab);
+
 // Copies every "tokenizer.*" key of the GGUF file at `path` into dst and
 // returns the number of tokens (length of tokenizer.ggml.tokens).
 // Throws std::runtime_error on a missing/unreadable file or vocabulary.
