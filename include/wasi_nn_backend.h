@@ -186,7 +186,45 @@ WASI_NN_LLAMA_API wasi_nn_error get_output_single(void *ctx, graph_execution_con
                                                   uint32_t index, uint8_t *out,
                                                   uint32_t *out_size);
 WASI_NN_LLAMA_API wasi_nn_error fini_single(void *ctx, graph_execution_context exec);
+/* Ends graph g. Execution contexts opened on it stay open, but every later
+ * call on them returns not_found except close_execution_context and
+ * fini_single; a compute already running, or queued, finishes first. The
+ * model's weights, llama_context and cached session state are freed when
+ * the last request on it ends (at once when none runs). */
 WASI_NN_LLAMA_API wasi_nn_error unload(void *ctx, graph g);
+
+/* ---- host side: models (docs/models.md) ---- */
+/* Hot swap: replaces the model behind graph g while it serves. name and
+ * config (may be NULL / 0) are read as load_by_name_with_config reads them
+ * (a policy alias or a path under the host's path rules; the config over
+ * the backend context's, within the ceilings, host-only keys refused), plus
+ * "force": true to skip the compatibility check. In order:
+ *  1. the new model loads fully while g keeps serving the old one;
+ *  2. it must be compatible: the same architecture (general.architecture),
+ *     the same vocabulary size and the same special tokens; otherwise the
+ *     swap is refused with invalid_argument, unless "force" is true;
+ *  3. the switch: requests already running finish on the old model;
+ *     requests still queued and every later one run on the new model; named
+ *     and anonymous sessions keep their text history, prefilled again on the
+ *     new model (KV state never crosses models);
+ *  4. the old model is freed when its last running request ends.
+ * A load failure (model_not_found, invalid_encoding, ...) or a refusal
+ * leaves the old model serving and fails no request. Swaps of one graph run
+ * one at a time. Each swap adds one to the graph's model version, which the
+ * MODEL status and every reply's metadata (index 1, "model_version") show.
+ * Not forwarded from guests: WAMR's wasi-nn host has no such call. */
+WASI_NN_LLAMA_API wasi_nn_error swap_graph(void *ctx, graph g, const char *name,
+                                           uint32_t name_len, const char *config,
+                                           uint32_t config_len);
+/* Reads the host's policy again (the WASI_NN_LLAMA_POLICY file, with this
+ * context's init_backend_with_config "policy" section over it) and takes
+ * its model aliases: each graph of ctx loaded by an alias whose path or
+ * config changed is swapped, as swap_graph does (compatibility checked, the
+ * guest's load config kept), to what the alias names now. Ceilings, host
+ * config and path rules stay as ctx opened with. Returns the first
+ * failure; a graph whose swap failed keeps its model, and the next reload
+ * tries again. Not forwarded from guests. */
+WASI_NN_LLAMA_API wasi_nn_error reload_aliases(void *ctx);
 
 /* This library's version, e.g. "0.1.0". */
 WASI_NN_LLAMA_API const char *wasi_nn_llama_version(void);

@@ -6,8 +6,9 @@
 #   clang, libclang-rt-dev (libFuzzer and clang's sanitizer runtimes): the
 #   fuzz harnesses (scripts/fuzz.sh).
 #   erlang-dev (erl_nif.h), erlang-nox (erl): the Erlang NIF test.
+#   libsqlite3-dev, zlib1g-dev: the session store (histories, KV checksums).
 set -euo pipefail
-PACKAGES=(g++ cmake ninja-build git nodejs npm libgtest-dev googletest python3 binutils pkg-config clang libclang-rt-dev erlang-dev erlang-nox)
+PACKAGES=(g++ cmake ninja-build git nodejs npm libgtest-dev googletest python3 binutils pkg-config clang libclang-rt-dev erlang-dev erlang-nox libsqlite3-dev zlib1g-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

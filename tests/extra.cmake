@@ -33,6 +33,10 @@ target_compile_definitions(stress_test PRIVATE ${WNL_TEST_DEFS})
 add_dependencies(stress_test wasi_nn_llamacpp)
 add_test(NAME stress.mixed COMMAND stress_test 64 4 8)
 set_tests_properties(stress.mixed PROPERTIES LABELS stress TIMEOUT 900 RUN_SERIAL TRUE)
+# The same with a session store (docs/sessions.md); a fresh directory each run.
+add_test(NAME stress.store COMMAND bash -c "d=$(mktemp -d) && trap 'rm -rf \"$d\"' EXIT && \"$0\" 64 4 8 \"$d\""
+  "$<TARGET_FILE:stress_test>")
+set_tests_properties(stress.store PROPERTIES LABELS stress TIMEOUT 900 RUN_SERIAL TRUE)
 
 # cmake --install into a temporary prefix, then find_package and pkg-config
 # consumers and the installed CLI (docs/install.md).

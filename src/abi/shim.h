@@ -92,6 +92,21 @@ struct Shim {
         return code(b->load_file(path, cfg, g));
     }
 
+    static E swap_graph(void* ctx, uint32_t g, const char* name, uint32_t name_len, const char* config,
+                        uint32_t config_len) {
+        auto b = find_backend(ctx, "swap_graph");
+        if (!b) return bad_context();
+        std::string_view path, cfg;
+        if (!required_text("swap_graph", "name", name, name_len, &path)) return code(Status::invalid_argument);
+        optional_text(config, config_len, &cfg);
+        return code(b->swap_graph(g, path, cfg));
+    }
+
+    static E reload_aliases(void* ctx) {
+        auto b = find_backend(ctx, "reload_aliases");
+        return b ? code(b->reload_aliases()) : bad_context();
+    }
+
     static E unload(void* ctx, uint32_t g) {
         auto b = find_backend(ctx, "unload");
         return b ? code(b->unload(g)) : bad_context();

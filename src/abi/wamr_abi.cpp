@@ -86,6 +86,13 @@ wasi_nn_error load_by_name_with_config(void* ctx, const char* name, uint32_t nam
 wasi_nn_error unload(void* ctx, graph g) {
     return S::run("unload", [&] { return S::unload(ctx, g); });
 }
+wasi_nn_error swap_graph(void* ctx, graph g, const char* name, uint32_t name_len, const char* config,
+                         uint32_t config_len) {
+    return S::run("swap_graph", [&] { return S::swap_graph(ctx, g, name, name_len, config, config_len); });
+}
+wasi_nn_error reload_aliases(void* ctx) {
+    return S::run("reload_aliases", [&] { return S::reload_aliases(ctx); });
+}
 wasi_nn_error init_execution_context(void* ctx, graph g, graph_execution_context* exec) {
     return S::run("init_execution_context", [&] { return S::init_execution_context(ctx, g, exec); });
 }

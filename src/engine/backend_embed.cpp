@@ -54,7 +54,9 @@ void truncate_tokens(const Model& model, std::vector<llama_token>* tokens, size_
 }  // namespace
 
 Status check_graph_kind(const Graph& g, const Config& request) {
-    const EmbeddingConfig& have = g.config.embedding;
+    const std::shared_ptr<GraphModel> m = g.current();
+    if (!m) return Status::ok;  // unloaded: the call that runs it says so
+    const EmbeddingConfig& have = m->config.embedding;
     const EmbeddingConfig& asked = request.embedding;
     if (asked.enabled != have.enabled || asked.reranking != have.reranking || asked.pooling != have.pooling) {
         log(LogLevel::error, "config",
@@ -81,7 +83,15 @@ Status Backend::embed_locked(ExecContext& e) {
         return Status::invalid_argument;
     }
     const Graph& g = *e.graph;
-    Config cfg = g.config;
+    // The model it runs on, held to the end of the call: a swap meanwhile
+    // lets this request finish on it (graph.h).
+    const std::shared_ptr<GraphModel> current = g.current();
+    if (!current) {
+        log(LogLevel::error, "abi", "compute: the graph was unloaded", {{"exec", e.id}});
+        return Status::not_found;
+    }
+    ModelUse use(current);
+    Config cfg = current->config;
     std::string err;
     Status st = apply_config_json(e.options, ConfigScope::request, cfg, &err, &limits_);
     if (st != Status::ok) {
@@ -102,8 +112,8 @@ Status Backend::embed_locked(ExecContext& e) {
         return st;
     }
 
-    DecodeLoop& loop = *g.served->loop;
-    const Model& model = *g.served->model;
+    DecodeLoop& loop = *current->served->loop;
+    const Model& model = *current->served->model;
     const size_t limit = loop.ctx_per_seq();
     auto job = std::make_shared<EmbedJob>();
     job->normalize = cfg.embedding.normalize;
@@ -157,7 +167,7 @@ Status Backend::embed_locked(ExecContext& e) {
     auto req = std::make_shared<Request>();
     req->embed = job;
     req->priority = cfg.request.priority;
-    req->session_key = session_key(e.session->id);
+    req->session_key = session_key(*e.session);
     req->tenant = tag_;
     req->kv_tenant = tag_;  // nothing is kept in KV between decodes; no prefix is shared
     req->queue_share = limits_.queue_share;

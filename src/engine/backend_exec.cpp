@@ -106,7 +106,7 @@ Status Backend::close_exec(uint32_t exec) {
         if (e->inflight) e->inflight->cancelled = true;
     }
     close_stream(*e, false);  // an open stream's session must be free again
-    if (!e->session->named) forget_sessions({e->session->id});
+    if (!e->session->named) forget_keys({session_key(*e->session)});
     return Status::ok;
 }
 

@@ -10,20 +10,21 @@
 
 namespace wnl {
 
-Status Backend::check_graph_room(const std::string& served_key) const {
+Status Backend::check_graph_room(const std::string& served_key, bool new_graph) const {
     const Limits& caps = config_.limits;
-    if (graphs_.size() >= static_cast<size_t>(caps.max_graphs)) {
+    if (new_graph && graphs_.size() >= static_cast<size_t>(caps.max_graphs)) {
         log(LogLevel::error, "limits", "load refused: the backend context holds max_graphs graphs",
             {{"max_graphs", caps.max_graphs}});
         return Status::busy;
     }
-    // Loops held through graphs, and through execution contexts whose graph
-    // was unloaded but is kept alive by them.
+    // Loops held through graphs: the model each serves, and models a swap
+    // or an unload took off a graph that still finish requests (through
+    // execution contexts of graphs unloaded since, too).
     std::unordered_set<const ServedModel*> held;
     bool shared = false;
     auto hold = [&](const std::shared_ptr<Graph>& g) {
-        held.insert(g->served.get());
-        shared = shared || g->served->key == served_key;
+        g->served_held(&held);
+        shared = shared || g->serves_key(served_key);
     };
     for (const auto& [id, g] : graphs_) hold(g);
     for (const auto& [id, e] : execs_) hold(e->graph);

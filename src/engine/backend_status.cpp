@@ -8,6 +8,7 @@
 #include "engine/backend.h"
 #include "engine/cpu_arbiter.h"
 #include "engine/embed_io.h"
+#include "engine/output_metadata.h"
 #include "engine/process_memory.h"
 #include "engine/version.h"
 
@@ -20,6 +21,8 @@ namespace {
 struct GraphView {
     uint32_t id;
     std::shared_ptr<Graph> graph;
+    std::shared_ptr<GraphModel> model;  // what it serves now
+    std::string alias;  // Graph::alias, read under Backend::mu_
     LoopSnapshot loop;
 };
 
@@ -32,6 +35,7 @@ ordered_json queue_json(const LoopSnapshot& s) {
     j["rejected"] = s.counters.rejected;
     j["timed_out"] = s.counters.timed_out;
     j["cancelled"] = s.counters.cancelled;
+    j["handed_back"] = s.counters.handed_back;
     j["running"] = s.busy_slots;
     j["max_concurrent"] = s.n_slots;
     j["thresholds"] = {{"queue_size", s.queue_capacity},
@@ -44,12 +48,12 @@ ordered_json memory_json(const GraphView& v) {
     const LoopSnapshot& s = v.loop;
     ordered_json j;
     j["graph"] = v.id;
-    j["model"] = v.graph->served->model->info().name;
+    j["model"] = v.model->served->model->info().name;
     j["kv_cells_used"] = s.kv_cells_used;
     j["kv_cells_total"] = s.kv_cells_total;
     j["kv_bytes_used"] = s.kv_cells_used * s.kv_bytes_per_cell;
     j["kv_bytes_total"] = s.kv_cells_total * s.kv_bytes_per_cell;
-    j["weights_bytes"] = v.graph->served->model->info().size_bytes;
+    j["weights_bytes"] = v.model->served->model->info().size_bytes;
     return j;
 }
 
@@ -98,13 +102,38 @@ ordered_json performance_json(const GraphView& v) {
     return j;
 }
 
+ordered_json swap_json(const SwapReport& r) {
+    ordered_json j;
+    j["in_progress"] = r.loading ? ordered_json{{"path", r.loading_path}, {"loading_ms", r.loading_ms}} : ordered_json();
+    j["draining"] = ordered_json::array();
+    for (const auto& d : r.draining) {
+        j["draining"].push_back({{"model_version", model_version_json(d.version)}, {"requests", d.requests}});
+    }
+    j["swaps"] = r.swaps;
+    j["refused"] = r.refused;
+    if (r.has_last) {
+        const int64_t at_ns =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(r.last_at.time_since_epoch()).count();
+        j["last"] = {{"at", iso8601_utc(at_ns)},
+                     {"duration_ms", r.last_duration_ms},
+                     {"from", r.last_from},
+                     {"to", r.last_to},
+                     {"forced", r.last_forced},
+                     {"requests_moved", r.last_moved}};
+    } else {
+        j["last"] = nullptr;
+    }
+    j["last_refusal"] = r.last_refusal.empty() ? ordered_json() : ordered_json(r.last_refusal);
+    return j;
+}
+
 ordered_json model_json(const GraphView& v) {
-    const ServedModel& sm = *v.graph->served;
+    const ServedModel& sm = *v.model->served;
     const ModelInfo& i = sm.model->info();
     ordered_json j;
     j["graph"] = v.id;
     j["path"] = i.path;
-    j["alias"] = v.graph->alias.empty() ? ordered_json() : ordered_json(v.graph->alias);
+    j["alias"] = v.alias.empty() ? ordered_json() : ordered_json(v.alias);
     j["name"] = i.name;
     j["architecture"] = i.architecture;
     j["description"] = i.description;
@@ -115,18 +144,20 @@ ordered_json model_json(const GraphView& v) {
     j["vocabulary"] = i.n_vocab;
     j["layers"] = i.n_layer;
     j["embedding"] = i.n_embd;
-    j["chat_template"] = v.graph->has_template;
+    j["chat_template"] = v.model->has_template;
     j["kind"] = v.graph->reranks() ? "rerank" : v.graph->embeds() ? "embedding" : "generation";
     if (v.graph->embeds()) {
         j["pooling"] = pooling_name(sm.loop->pooling());
         j["n_embedding"] = sm.loop->n_embd_out();
     }
-    j["version"] = sm.version;
+    j["version"] = v.model->version.number;
+    j["model_version"] = model_version_json(v.model->version);
     j["load_ms"] = i.load_ms;
     j["graphs_sharing"] = sm.graphs.load();
     j["threads"] = v.loop.threads;
     j["threads_batch"] = v.loop.threads_batch;
     j["threads_exact"] = v.loop.threads_exact;
+    j["swap"] = swap_json(v.graph->swap_report());
     return j;
 }
 
@@ -135,7 +166,7 @@ ordered_json model_json(const GraphView& v) {
 // What the host's policy lets this context's guests do.
 nlohmann::ordered_json Backend::policy_json() const {
     ordered_json p;
-    p["sources"] = policy_->sources;
+    p["sources"] = policy()->sources;
     p["model_dirs"] = config_.backend.model_dirs;
     p["guest_paths"] = guest_paths_allowed();
     p["share_kv"] = config_.backend.share_kv_process ? "process" : "tenant";
@@ -150,11 +181,14 @@ Status Backend::backend_status(StatusKind kind, std::string* out) {
     std::vector<std::shared_ptr<ExecContext>> execs;
     {
         std::lock_guard<std::mutex> lock(mu_);
-        for (const auto& [id, g] : graphs_) views.push_back({id, g, {}});
+        for (const auto& [id, g] : graphs_) views.push_back({id, g, nullptr, g->alias, {}});
         for (const auto& [id, e] : execs_) execs.push_back(e);
     }
+    for (auto& v : views) v.model = v.graph->current();
+    // A graph unloaded since the table was read serves nothing.
+    views.erase(std::remove_if(views.begin(), views.end(), [](const GraphView& v) { return !v.model; }), views.end());
     std::sort(views.begin(), views.end(), [](const GraphView& a, const GraphView& b) { return a.id < b.id; });
-    for (auto& v : views) v.loop = v.graph->served->loop->snapshot();
+    for (auto& v : views) v.loop = v.model->served->loop->snapshot();
 
     ordered_json j;
     switch (kind) {
@@ -174,19 +208,28 @@ Status Backend::backend_status(StatusKind kind, std::string* out) {
             j["models"] = ordered_json::array();
             for (const auto& v : views) j["models"].push_back(memory_json(v));
             // Graphs that share a decode loop share its cache: count each once.
-            uint64_t bytes = 0, entries = 0, limit = 0, evictions = 0, saved = 0, restored = 0;
+            uint64_t bytes = 0, entries = 0, limit = 0, evictions = 0, saved = 0, restored = 0, stored = 0,
+                     from_store = 0;
             std::set<const DecodeLoop*> seen;
             for (const auto& v : views) {
-                if (!seen.insert(v.graph->served->loop.get()).second) continue;
+                if (!seen.insert(v.model->served->loop.get()).second) continue;
                 bytes += v.loop.host_cache_bytes;
                 entries += v.loop.host_cache_entries;
                 limit += v.loop.host_cache_limit;
                 evictions += v.loop.host_cache_evictions;
                 saved += v.loop.states_saved;
                 restored += v.loop.states_restored;
+                stored += v.loop.states_stored;
+                from_store += v.loop.states_restored_from_store;
             }
-            j["host_cache"] = {{"bytes", bytes},         {"entries", entries}, {"limit_bytes", limit},
-                               {"evictions", evictions}, {"states_saved", saved}, {"states_restored", restored}};
+            j["host_cache"] = {{"bytes", bytes},
+                               {"entries", entries},
+                               {"limit_bytes", limit},
+                               {"evictions", evictions},
+                               {"states_saved", saved},
+                               {"states_restored", restored},
+                               {"states_to_store", stored},
+                               {"states_restored_from_store", from_store}};
             j["gpu"] = ordered_json::array();
             for (const auto& d : gpu_memory()) {
                 j["gpu"].push_back({{"device", d.name},
@@ -222,6 +265,26 @@ Status Backend::backend_status(StatusKind kind, std::string* out) {
             j["named"] = sessions_->size();
             j["max_sessions"] = config_.backend.max_sessions;
             j["listed"] = std::min(all.size(), kCap);
+            j["store"] = nullptr;
+            if (store_) {
+                const StoreReport r = store_->report();
+                j["store"] = {{"dir", r.dir},
+                              {"namespace", r.ns},
+                              {"sync", r.sync},
+                              {"bytes", r.bytes},
+                              {"limit_bytes", r.limit_bytes},
+                              {"kv_files", r.kv_files},
+                              {"kv_bytes", r.kv_bytes},
+                              {"writer_queued_bytes", r.writer_queued_bytes},
+                              {"turns_stored", r.turns_stored},
+                              {"turn_failures", r.turn_failures},
+                              {"kv_written", r.kv_written},
+                              {"kv_write_failures", r.kv_write_failures},
+                              {"kv_skipped", r.kv_skipped},
+                              {"kv_loaded", r.kv_loaded},
+                              {"kv_rejected", r.kv_rejected},
+                              {"sessions_removed", r.sessions_removed}};
+            }
             j["sessions"] = ordered_json::array();
             for (size_t i = 0; i < all.size() && i < kCap; ++i) {
                 const Session& s = *all[i];
@@ -231,7 +294,8 @@ Status Backend::backend_status(StatusKind kind, std::string* out) {
                      {"active", s.in_use.load()},
                      {"turns", s.turns.load()},
                      {"tokens_held", s.tokens_held.load()},
-                     {"kv_cached", resident.count(session_key(s.id)) > 0},
+                     {"kv_cached", resident.count(session_key(s)) > 0},
+                     {"stored", s.store_id.load() != 0},
                      {"idle_ms", std::chrono::duration_cast<std::chrono::milliseconds>(now - s.last_used()).count()}});
             }
             break;
@@ -253,10 +317,14 @@ Status Backend::backend_status(StatusKind kind, std::string* out) {
             j["graphs"] = ordered_json::array();
             for (const auto& v : views) j["graphs"].push_back(model_json(v));
             j["aliases"] = ordered_json::array();
-            for (const auto& [name, alias] : policy_->models) {
+            const std::shared_ptr<const Policy> policy = this->policy();
+            for (const auto& [name, alias] : policy->models) {
                 j["aliases"].push_back({{"name", name}, {"path", alias.path}});
             }
             j["policy"] = policy_json();
+            // Over the whole process, models still finishing requests included.
+            const LoadedCounts loaded = loaded_counts();
+            j["process"] = {{"models_loaded", loaded.models}, {"decode_loops", loaded.loops}};
             break;
         }
     }

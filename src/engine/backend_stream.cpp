@@ -19,17 +19,27 @@ Status Backend::compute_single(uint32_t exec) {
         e->stream = turn;
     }
     if (turn->ended) return turn->end_status;  // at the end until fini_single
-    std::string piece;
-    if (turn->req->take_text(&piece)) {
-        turn->piece = std::move(piece);
-        return Status::ok;
+    for (;;) {
+        std::string piece;
+        if (turn->req->take_text(&piece)) {
+            turn->piece = std::move(piece);
+            return Status::ok;
+        }
+        turn->piece.clear();
+        const RequestResult& res = turn->req->wait();
+        if (res.moved) {
+            // Handed back unstarted by a swap (so nothing was streamed yet):
+            // the stream goes on from the new model.
+            Status st = restart_turn(*e, turn.get(), true);
+            if (st == Status::ok) continue;
+            turn->end_status = st;
+            return st;
+        }
+        if (turn->ended.exchange(true)) return Status::runtime_error;  // closed meanwhile
+        Status st = end_turn(*e, *turn, res, false);
+        turn->end_status = st == Status::ok ? Status::end_of_sequence : st;
+        return turn->end_status;
     }
-    turn->piece.clear();
-    const RequestResult& res = turn->req->wait();
-    if (turn->ended.exchange(true)) return Status::runtime_error;  // closed meanwhile
-    Status st = end_turn(*e, *turn, res, false);
-    turn->end_status = st == Status::ok ? Status::end_of_sequence : st;
-    return turn->end_status;
 }
 
 Status Backend::get_output_single(uint32_t exec, uint32_t index, std::string* out) {
@@ -59,39 +69,42 @@ Status Backend::get_output_single(uint32_t exec, uint32_t index, std::string* ou
 }
 
 Status Backend::fini_single(uint32_t exec) {
-    ExecClaim e = claim_exec(exec, "fini_single");
+    ExecClaim e = claim_exec(exec, "fini_single", true);
     if (!e) return e.status();
     if (!e->stream) {
         log(LogLevel::debug, "abi", "fini_single: no stream open", {{"exec", exec}});
         return Status::ok;
     }
-    close_stream(*e, true);
+    // Recorded (and, with a session store, stored) before it returns: a
+    // success acknowledges the turn.
+    Status st = close_stream(*e, true);
     std::lock_guard<std::mutex> lock(e->inflight_mu);
     e->stream.reset();
-    return Status::ok;
+    return st;
 }
 
-void Backend::close_stream(ExecContext& e, bool record) {
+Status Backend::close_stream(ExecContext& e, bool record) {
     std::shared_ptr<Turn> turn;
+    std::shared_ptr<Request> req;
     {
+        // A swap may replace the turn's request: the one published now is
+        // the one to end.
         std::lock_guard<std::mutex> lock(e.inflight_mu);
         turn = e.stream;
+        if (turn) req = turn->req;
     }
-    if (!turn || turn->ended) return;
-    turn->req->cancelled = true;  // the loop ends it within one decode step
-    const RequestResult& res = turn->req->wait();
-    if (turn->ended.exchange(true)) return;
+    if (!turn || turn->ended) return Status::ok;
+    req->cancelled = true;  // the loop ends it within one decode step
+    const RequestResult& res = req->wait();
+    if (turn->ended.exchange(true)) return Status::ok;
     if (record) {
-        end_turn(e, *turn, res, true);
-        turn->end_status = Status::end_of_sequence;
-        return;
+        bool store_failed = false;
+        Status st = end_turn(e, *turn, res, true, &store_failed);
+        turn->end_status = store_failed ? st : Status::end_of_sequence;
+        return store_failed ? st : Status::ok;
     }
-    {
-        std::lock_guard<std::mutex> lock(e.inflight_mu);
-        e.inflight.reset();
-    }
-    e.session->touch();
-    e.session->in_use = false;
+    abandon_turn(e, *turn);
+    return Status::ok;
 }
 
 }  // namespace wnl

@@ -1,6 +1,7 @@
 #include "engine/chat_format.h"
 
 #include <cstring>
+#include <mutex>
 
 #include "chat.h"
 #include "engine/sandboxed_call.h"
@@ -95,6 +96,14 @@ Status ChatFormat::render_here(const std::vector<ChatMessage>& messages, std::st
         in.messages.push_back(std::move(msg));
     }
     try {
+        // llama.cpp's common puts the date into the template's context with
+        // std::localtime, whose buffer (and glibc's tzset) every thread
+        // shares: renders on different callers' threads take turns. In a
+        // sandbox child (one thread, forked) the lock may have been copied
+        // held, so it is not taken there.
+        static std::mutex render_mu;
+        std::unique_lock<std::mutex> lock(render_mu, std::defer_lock);
+        if (!in_sandbox_child()) lock.lock();
         *prompt = common_chat_templates_apply(templates_, in).prompt;
     } catch (const std::exception& e) {
         *error = std::string("chat_template: rendering failed: ") + e.what();

@@ -48,6 +48,9 @@ struct ModelConfig {
     std::string system_prompt;
     std::vector<std::string> rpc_servers;  // host:port
     PromptMode mode = PromptMode::automatic;
+    // swap_graph's "force": replace the model even when it is not
+    // compatible. Read only from swap_graph's own config.
+    bool swap_force = false;
 };
 
 struct SamplingConfig {
@@ -112,6 +115,13 @@ struct BackendConfig {
     bool share_kv_process = false;  // share_kv "process": KV prefixes shared across backend contexts
     std::string policy;  // init_backend_with_config's "policy" section, as JSON text
     bool threads_exact = false;  // keep threads/threads_batch above the usable CPUs, never narrow them
+    // Durable sessions (docs/sessions.md), host-only (guest_rules.cpp): a
+    // native host's backend config or the policy file. A directory, or
+    // empty for none.
+    std::string session_store;
+    std::string session_namespace = "default";
+    uint64_t session_store_bytes = 1ull << 30;  // disk bound; 0 = none
+    bool session_sync_full = false;  // session_sync: "normal" (false) or "full"
 };
 
 struct LoggingConfig {

@@ -6,15 +6,18 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <new>
 #include <sstream>
 #include <system_error>
 
 #include "engine/cpu_arbiter.h"
 #include "engine/cpu_budget.h"
+#include "engine/kv_file.h"
 #include "engine/log.h"
 #include "common.h"
 #include "engine/process_exit.h"
+#include "engine/version.h"
 
 namespace wnl {
 
@@ -69,6 +72,28 @@ static bool adapt_threads() {
         return !(v && std::string(v) == "0");
     }();
     return on;
+}
+
+// What a KV state written by this loop is valid for (kv_file.h). The first
+// four fields are the model file's identity: hot swap's per-graph version
+// (file path, size, mtime, general.name) is the same thing and can be
+// passed in here instead.
+static KvModelIdentity kv_identity_of(const ModelInfo& m, const LoopSettings& s, uint32_t ctx_per_seq) {
+    KvModelIdentity id;
+    id.path = m.path;
+    id.file_bytes = m.file_bytes;
+    id.file_mtime_ns = m.mtime_ns;
+    id.name = m.name;
+    id.architecture = m.architecture;
+    id.n_vocab = m.n_vocab;
+    id.n_embd = m.n_embd;
+    id.n_layer = m.n_layer;
+    id.cache_type_k = s.cache_type_k;
+    id.cache_type_v = s.cache_type_v;
+    id.flash_attn = s.flash_attn;
+    id.ctx_per_seq = ctx_per_seq;
+    id.llama_commit = llama_commit_value();
+    return id;
 }
 
 std::string LoopSettings::share_key() const {
@@ -156,7 +181,9 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
     loop->batch_ = llama_batch_init(static_cast<int32_t>(loop->n_batch_), 0, 1);
     loop->warn_threshold_ = s.queue_warning_threshold;
     loop->queue_ = std::make_unique<RequestQueue>(s.queue);
-    loop->cache_ = std::make_unique<StateCache>(s.host_cache_bytes);
+    loop->kv_identity_ = kv_identity_string(kv_identity_of(loop->model_->info(), s, loop->ctx_per_seq_));
+    DecodeLoop* raw = loop.get();
+    loop->cache_ = std::make_unique<StateCache>(s.host_cache_bytes, [raw](CachedState& st) { raw->evicted(st); });
     loop->max_cache_tokens_ = s.max_cache_tokens;
     loop->max_rss_bytes_ = s.max_rss_bytes;
     // An embedding loop has no generation slots (loop_embed.cpp).
@@ -229,6 +256,11 @@ void DecodeLoop::halt(const std::string& why) {
         slot.sampling = false;
         if (slot.req) finish(slot, Status::runtime_error, "cancelled", why);
     }
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (auto& job : saves_) job.done->set_value();  // nothing more is saved
+        saves_.clear();
+    }
     embed_fail_all(Status::runtime_error, "cancelled", why);
     sampling_.reset();
     std::vector<std::shared_ptr<Request>> queued;
@@ -276,13 +308,16 @@ Status DecodeLoop::submit(const std::shared_ptr<Request>& req, std::string* erro
         // queue_size counts requests that wait; one a free slot takes at
         // once never waits.
         const size_t free_slots = embedding_ ? embed_room() : slots_.size() - busy_slots_;
-        if (queue_->over_share(*req, free_slots)) {
+        // A request a swap handed back was within both once: it is not
+        // refused for them again.
+        if (!req->resubmitted && queue_->over_share(*req, free_slots)) {
             stats_.counters.rejected++;
             *error = "this backend context holds its share of the queue (queue_share " +
                      std::to_string(req->queue_share) + " of " + std::to_string(queue_->settings().capacity) + ")";
             return Status::busy;
         }
-        if (!queue_->push(req, Clock::now(), free_slots)) {
+        const size_t room = req->resubmitted ? std::numeric_limits<size_t>::max() / 2 : free_slots;
+        if (!queue_->push(req, Clock::now(), room)) {
             stats_.counters.rejected++;
             *error = "queue full (" + std::to_string(queue_->settings().capacity) + " waiting)";
             return Status::busy;
@@ -295,6 +330,13 @@ Status DecodeLoop::submit(const std::shared_ptr<Request>& req, std::string* erro
     }
     cv_.notify_all();
     return Status::ok;
+}
+
+std::vector<std::shared_ptr<Request>> DecodeLoop::take_queued(const void* owner) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto taken = queue_->take_owned_by(owner);
+    stats_.counters.handed_back += taken.size();
+    return taken;
 }
 
 LoopSnapshot DecodeLoop::snapshot() const {
@@ -337,6 +379,8 @@ LoopSnapshot DecodeLoop::snapshot() const {
     s.host_cache_evictions = cache_->evictions();
     s.states_saved = saved_;
     s.states_restored = restored_;
+    s.states_stored = stored_;
+    s.states_restored_from_store = restored_from_store_;
     return s;
 }
 
@@ -356,13 +400,14 @@ void DecodeLoop::run() {
                 return std::none_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.req != nullptr; }) &&
                        embed_running_.empty();
             };
-            if (marked_busy_ && idle() && queue_->size() == 0 && forget_.empty()) {
+            auto nothing = [&] { return idle() && queue_->size() == 0 && forget_.empty() && saves_.empty(); };
+            if (marked_busy_ && nothing()) {
                 cpus_->set_busy(false);  // other models' loops may widen again
                 marked_busy_ = false;
             }
-            if (idle() && queue_->size() == 0 && forget_.empty()) {
+            if (nothing()) {
                 sampling_idle_ = false;  // the CPUs this loop left idle say nothing of others
-                while (!stopping_ && idle() && queue_->size() == 0 && forget_.empty()) cv_.wait(lock);
+                while (!stopping_ && nothing()) cv_.wait(lock);
             }
             if (stopping_) return;
         }
@@ -387,6 +432,7 @@ void DecodeLoop::run() {
 }
 
 bool DecodeLoop::step() {
+    apply_saves();
     apply_forgets();
     if (embedding_) return embed_step();
     collect_samples();

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <future>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -86,6 +88,8 @@ struct LoopSnapshot {
     uint64_t host_cache_evictions = 0;
     uint64_t states_saved = 0;
     uint64_t states_restored = 0;
+    uint64_t states_stored = 0;  // handed to a session store
+    uint64_t states_restored_from_store = 0;
     std::vector<std::string> resident_sessions;  // sessions whose KV a slot holds
 };
 
@@ -97,9 +101,13 @@ public:
     DecodeLoop(const DecodeLoop&) = delete;
     DecodeLoop& operator=(const DecodeLoop&) = delete;
 
-    // Queues the request; busy when the queue is full. The caller then
-    // waits on the request itself.
+    // Queues the request; busy when the queue is full (a resubmitted one
+    // is never refused for that). The caller then waits on the request
+    // itself.
     Status submit(const std::shared_ptr<Request>& req, std::string* error);
+    // Takes the queued requests built for `owner` out of the queue, not
+    // started; requests already in a slot run on. For a swap.
+    std::vector<std::shared_ptr<Request>> take_queued(const void* owner);
 
     const Model& model() const { return *model_; }
     uint32_t ctx_per_seq() const { return ctx_per_seq_; }
@@ -110,6 +118,18 @@ public:
     // its KV no longer keeps it for it.
     void forget_session(const std::string& key);
 
+    // Session stores (docs/sessions.md). What a stored KV state must have
+    // been written by to be restored here (kv_file.h), and the most bytes
+    // one can take.
+    const std::string& kv_identity() const { return kv_identity_; }
+    uint64_t max_state_bytes() const;
+    // Whether a slot or the host cache holds the session's state (a hint:
+    // it may change at any time).
+    bool holds_state(const std::string& key) const;
+    // Hands the state of every idle session whose key starts with `prefix`
+    // to its store (deinit_backend); waits up to `timeout` for the loop to
+    // have done so.
+    bool save_sessions(const std::string& prefix, std::chrono::milliseconds timeout);
     // Stops the loop thread, ends every running and queued request with
     // runtime_error (`why`) and frees the thread pools; later submits fail.
     // Idempotent; the destructor calls it. Never call it on the loop thread.
@@ -142,7 +162,7 @@ private:
     void end_expired(std::vector<std::shared_ptr<Request>>& expired, Clock::time_point now);
     // The free slot for a request: the longest cached prefix, or its
     // session's state from the host cache restored into the oldest one.
-    Slot& place(const Request& req);
+    Slot& place(Request& req);
     void start(Slot& slot, std::shared_ptr<Request> req, Clock::time_point now);
 
     // loop_kv.cpp (KV placement and memory pressure).
@@ -150,7 +170,12 @@ private:
     // request's prompt starts with; returns its length.
     size_t reuse_prefix(Slot& slot, const Request& req);
     void park(Slot& slot, const std::string& incoming);
-    void restore(Slot& slot, CachedState state);
+    void restore(Slot& slot, CachedState state, bool from_store);
+    // The slot's state as llama_state_seq_get_data gives it; false if none.
+    bool read_state(Slot& slot, CachedState* out);
+    bool cacheable(size_t n_tokens) const { return max_cache_tokens_ <= 0 || static_cast<int64_t>(n_tokens) <= max_cache_tokens_; }
+    void apply_saves();
+    void evicted(CachedState& state);
     bool shift_context(Slot& slot);
     void apply_forgets();
     void check_rss();
@@ -248,10 +273,16 @@ private:
     std::vector<std::string> resident_;  // guarded by mu_: session whose KV each slot holds
     uint64_t kv_bytes_per_cell_ = 0;
     std::vector<std::string> forget_;  // guarded by mu_
+    struct SaveJob {
+        std::string prefix;
+        std::shared_ptr<std::promise<void>> done;
+    };
+    std::vector<SaveJob> saves_;  // guarded by mu_
+    std::string kv_identity_;
     std::unique_ptr<StateCache> cache_;  // loop thread only (sizes are atomics)
     int64_t max_cache_tokens_ = 0;
     uint64_t max_rss_bytes_ = 0;
-    std::atomic<uint64_t> saved_{0}, restored_{0};
+    std::atomic<uint64_t> saved_{0}, restored_{0}, stored_{0}, restored_from_store_{0};
     Clock::time_point last_rss_check_{};
     size_t busy_slots_ = 0;  // guarded by mu_
     bool stopping_ = false;

@@ -24,9 +24,9 @@ constexpr const char* kHostOnly[] = {
     // other work) collapse.
     "threads_exact",
     "policy", "models", "ceilings",  // the policy's own sections
-    // Durable sessions (a later issue): a directory written to, and who
-    // shares it.
-    "session_store", "session_namespace", "session_store_bytes",
+    // Durable sessions (docs/sessions.md): a directory written to, whose
+    // sessions are whose in it, its disk bound and how hard it syncs.
+    "session_store", "session_namespace", "session_store_bytes", "session_sync",
 };
 
 struct CeilingRule {

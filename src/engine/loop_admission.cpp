@@ -80,11 +80,12 @@ void DecodeLoop::end_expired(std::vector<std::shared_ptr<Request>>& expired, Clo
 
 // The free slot whose cache shares the longest prefix with the prompt, so a
 // session's next turn reuses its KV; or, when the session's own state in the
-// host cache covers more of the prompt than any slot does, the least
-// recently used free slot with that state restored into it (its owner's
-// state is parked in turn). A slot's tokens count as a prefix only for the
-// tenant that wrote them: another tenant's KV would tell it what was said.
-DecodeLoop::Slot& DecodeLoop::place(const Request& req) {
+// host cache (or read back from its session store) covers more of the
+// prompt than any slot does, the least recently used free slot with that
+// state restored into it (its owner's state is parked in turn). A slot's
+// tokens count as a prefix only for the tenant that wrote them: another
+// tenant's KV would tell it what was said.
+DecodeLoop::Slot& DecodeLoop::place(Request& req) {
     Slot* best = nullptr;
     Slot* oldest = nullptr;
     size_t best_common = 0;
@@ -99,16 +100,40 @@ DecodeLoop::Slot& DecodeLoop::place(const Request& req) {
     }
     const CachedState* saved = cache_->find(req.session_key);
     if (saved && saved->kv_tenant != req.kv_tenant) saved = nullptr;  // session keys are per tenant already
-    if (saved && req.memory.cache_prompt && common_prefix(saved->tokens, req.prompt) > best_common) {
+    const bool reuse = req.memory.cache_prompt;
+    const size_t saved_common = saved && reuse ? common_prefix(saved->tokens, req.prompt) : 0;
+    const size_t stored_common = req.stored_data && reuse ? common_prefix(req.stored_tokens, req.prompt) : 0;
+    if (std::max(saved_common, stored_common) > best_common) {
         park(*oldest, req.session_key);
-        restore(*oldest, cache_->take(req.session_key));
+        const bool from_store = stored_common > saved_common;
+        CachedState state;
+        if (from_store) {
+            cache_->erase(req.session_key);  // covers less of the prompt
+            // Read for this session of this namespace (its file names
+            // both): the request's own tenant.
+            state.key = req.session_key;
+            state.kv_tenant = req.kv_tenant;
+            state.tokens = std::move(req.stored_tokens);
+            state.data = std::move(req.stored_data);
+            state.sink = req.kv_sink;
+            state.on_disk = true;
+        } else {
+            state = cache_->take(req.session_key);
+        }
+        restore(*oldest, std::move(state), from_store);
         // An older copy of the session's KV in another slot must not be
         // parked over the state just restored.
         for (auto& slot : slots_) {
-            if (&slot != oldest && !slot.req && slot.session == req.session_key) slot.session.clear();
+            if (&slot != oldest && !slot.req && slot.session == req.session_key) {
+                slot.session.clear();
+                slot.kv_sink.reset();
+            }
         }
+        req.stored_data.reset();
         return *oldest;
     }
+    req.stored_data.reset();  // what the loop holds covers as much
+    req.stored_tokens.clear();
     if (saved && best->session == req.session_key) cache_->erase(req.session_key);
     park(*best, req.session_key);
     return *best;
@@ -144,6 +169,7 @@ void DecodeLoop::start(Slot& slot, std::shared_ptr<Request> req, Clock::time_poi
     const size_t common = reuse_prefix(slot, r);
     slot.session = r.session_key;
     slot.kv_tenant = r.kv_tenant;
+    slot.kv_sink = r.kv_sink;
     slot.prompt_pos = common;
     slot.n_cached = static_cast<int32_t>(common);
 }

@@ -36,54 +36,144 @@ void DecodeLoop::apply_forgets() {
     for (const auto& key : keys) {
         cache_->erase(key);
         for (auto& slot : slots_) {
-            if (!slot.req && slot.session == key) slot.session.clear();
+            if (slot.session != key) continue;
+            if (slot.req) {
+                slot.forget_session = true;
+            } else {
+                slot.session.clear();
+                slot.kv_sink.reset();
+            }
         }
     }
 }
 
+bool DecodeLoop::read_state(Slot& slot, CachedState* out) {
+    auto data = std::make_shared<std::vector<uint8_t>>(llama_state_seq_get_size(ctx_, slot.seq));
+    const size_t n = llama_state_seq_get_data(ctx_, data->data(), data->size(), slot.seq);
+    if (n == 0) return false;
+    data->resize(n);
+    out->key = slot.session;
+    out->kv_tenant = slot.kv_tenant;
+    out->tokens = slot.cached;
+    out->data = std::move(data);
+    out->sink = slot.kv_sink;
+    return true;
+}
+
 // Before a slot's KV is overwritten for another session, its owner's state
-// goes to the host cache, to be restored on that session's next turn.
+// goes to the host cache, to be restored on that session's next turn, and
+// to the session store when the session is stored there.
 void DecodeLoop::park(Slot& slot, const std::string& incoming) {
     if (slot.session.empty() || slot.session == incoming || slot.cached.empty()) return;
-    if (cache_->limit() == 0) return;
-    if (max_cache_tokens_ > 0 && static_cast<int64_t>(slot.cached.size()) > max_cache_tokens_) return;
-    const std::string owner = std::move(slot.session);
-    const std::string owner_tenant = slot.kv_tenant;
-    slot.session.clear();
+    const bool to_cache = cache_->limit() > 0;
+    if ((!to_cache && !slot.kv_sink) || !cacheable(slot.cached.size())) return;
+    const std::string owner = slot.session;
     // Without memory for the copy the state is not kept: the session's next
-    // turn prefills from its text instead, and the incoming request goes on.
+    // turn prefills from its text (or its store's older file) instead, and
+    // the incoming request goes on.
     try {
         CachedState state;
-        state.key = owner;
-        state.kv_tenant = owner_tenant;
-        state.tokens = slot.cached;
-        state.data.resize(llama_state_seq_get_size(ctx_, slot.seq));
-        const size_t n = llama_state_seq_get_data(ctx_, state.data.data(), state.data.size(), slot.seq);
-        if (n == 0) return;
-        state.data.resize(n);
-        log(LogLevel::debug, "memory", "session state moved to the host cache",
-            {{"session", state.key}, {"tokens", state.tokens.size()}, {"bytes", n}});
+        const bool got = read_state(slot, &state);
+        slot.session.clear();
+        slot.kv_sink.reset();
+        if (!got) return;
+        if (state.sink) {
+            state.on_disk = state.sink->save(kv_identity_, state.tokens, state.data);
+            if (state.on_disk) stored_++;
+        }
+        log(LogLevel::debug, "memory", "session state parked",
+            {{"session", state.key}, {"tokens", state.tokens.size()}, {"bytes", state.bytes()},
+             {"host_cache", to_cache}, {"store", state.on_disk}});
+        if (!to_cache) return;
         cache_->put(std::move(state));
         saved_++;
     } catch (const std::bad_alloc&) {
+        slot.session.clear();
+        slot.kv_sink.reset();
         log(LogLevel::warn, "memory", "out of memory saving a session's state; it will prefill again",
             {{"session", owner}});
     }
 }
 
-void DecodeLoop::restore(Slot& slot, CachedState state) {
+// A state the host cache's bound pushes out goes to the store if the store
+// does not have it yet.
+void DecodeLoop::evicted(CachedState& state) {
+    if (!state.sink || state.on_disk) return;
+    state.on_disk = state.sink->save(kv_identity_, state.tokens, state.data);
+    if (state.on_disk) stored_++;
+}
+
+void DecodeLoop::restore(Slot& slot, CachedState state, bool from_store) {
     llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
     slot.cached.clear();
-    if (llama_state_seq_set_data(ctx_, state.data.data(), state.data.size(), slot.seq) == 0) {
+    if (!state.data || llama_state_seq_set_data(ctx_, state.data->data(), state.data->size(), slot.seq) == 0) {
         log(LogLevel::warn, "memory", "restoring cached session state failed; prefilling again",
-            {{"session", state.key}});
+            {{"session", state.key}, {"from", from_store ? "store" : "host_cache"}});
         llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
         return;
     }
     slot.cached = std::move(state.tokens);
     slot.session = state.key;
     slot.kv_tenant = state.kv_tenant;
+    slot.kv_sink = std::move(state.sink);
     restored_++;
+    if (from_store) restored_from_store_++;
+}
+
+void DecodeLoop::apply_saves() {
+    std::vector<SaveJob> jobs;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        jobs.swap(saves_);
+    }
+    for (auto& job : jobs) {
+        auto ours = [&](const std::string& key) { return key.compare(0, job.prefix.size(), job.prefix) == 0; };
+        // A state there is no memory to copy is not written: that session
+        // prefills from its text after the restart.
+        try {
+            for (auto& slot : slots_) {
+                if (slot.req || !slot.kv_sink || slot.cached.empty() || !ours(slot.session)) continue;
+                if (!cacheable(slot.cached.size())) continue;
+                CachedState state;
+                if (read_state(slot, &state) && slot.kv_sink->save(kv_identity_, state.tokens, state.data)) stored_++;
+            }
+            cache_->for_each([&](CachedState& state) {
+                if (state.on_disk || !state.sink || !ours(state.key)) return;
+                state.on_disk = state.sink->save(kv_identity_, state.tokens, state.data);
+                if (state.on_disk) stored_++;
+            });
+        } catch (const std::bad_alloc&) {
+            log(LogLevel::warn, "store", "out of memory writing sessions' KV state at deinit; they will prefill");
+        }
+        job.done->set_value();
+    }
+}
+
+bool DecodeLoop::save_sessions(const std::string& prefix, std::chrono::milliseconds timeout) {
+    auto done = std::make_shared<std::promise<void>>();
+    std::future<void> saved = done->get_future();
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopping_) return false;
+        saves_.push_back({prefix, std::move(done)});
+    }
+    cv_.notify_all();
+    return saved.wait_for(timeout) == std::future_status::ready;
+}
+
+bool DecodeLoop::holds_state(const std::string& key) const {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (const auto& r : resident_) {
+            if (r == key) return true;
+        }
+    }
+    return cache_->contains(key);
+}
+
+// A whole context's cells, their metadata, and the file's own header.
+uint64_t DecodeLoop::max_state_bytes() const {
+    return static_cast<uint64_t>(ctx_per_seq_) * (kv_bytes_per_cell_ + 64) + (4u << 20);
 }
 
 // Keeps the first n_keep tokens, drops half of the rest, and slides the

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/loop_sampling.h"
+#include "engine/kv_sink.h"
 #include "engine/request.h"
 #include "engine/sampler.h"
 #include "engine/stop_matcher.h"
@@ -38,7 +39,11 @@ struct LoopSlot {
     Clock::time_point t_admit, t_first_token;
     uint64_t last_used = 0;
     std::string session;  // whose tokens `cached` holds
+    // The session was forgotten while this slot's request ran: once it ends
+    // its KV is nobody's to keep (never parked for the session).
+    bool forget_session = false;
     std::string kv_tenant;  // the tenant that wrote them: a prefix for it alone
+    std::shared_ptr<KvSink> kv_sink;  // where that session's state goes when it leaves (stored sessions)
     bool generating() const { return req && prompt_pos >= req->prompt.size(); }
 };
 

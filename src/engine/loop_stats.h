@@ -18,6 +18,7 @@ struct LoopCounters {
     uint64_t rejected = 0;  // refused with busy: queue full
     uint64_t timed_out = 0;  // left the queue at their deadline
     uint64_t cancelled = 0;
+    uint64_t handed_back = 0;  // taken back unstarted by a swap of their graph's model
     uint64_t completed = 0;
     uint64_t failed = 0;
     uint64_t prompt_tokens = 0;  // prefilled (not cached) by requests that produced a token

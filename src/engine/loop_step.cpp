@@ -107,36 +107,6 @@ bool DecodeLoop::decode_batch(int32_t* rc) {
     return !stopping_;
 }
 
-void DecodeLoop::govern(double decode_ms, bool as_chosen) {
-    if (!as_chosen) {
-        governor_->discard();
-        return;
-    }
-    const GovernorEvent ev = governor_->observe(decode_ms);
-    // While narrowed: how many CPUs were idle lately (/proc/stat, at most
-    // every 100 ms), from the first step narrowed on.
-    if (!governor_->wants_idle_cpus()) {
-        sampling_idle_ = false;
-    } else if (const auto now = Clock::now(); !sampling_idle_ || now - idle_sampled_at_ >= std::chrono::milliseconds(100)) {
-        if (!sampling_idle_) idle_cpus_->restart();
-        governor_->set_idle_cpus(idle_cpus_->sample());
-        sampling_idle_ = true;
-        idle_sampled_at_ = now;
-    }
-    if (ev.kind == GovernorEvent::none || !log_enabled(LogLevel::debug, "scheduler")) return;
-    static const char* const kWhat[] = {"", "steps slowed down", "thread setting changed",
-                                        "thread probe lost"};
-    log(LogLevel::debug, "scheduler", kWhat[ev.kind],
-        {{"model", model_->info().name},
-         {"threads", ev.from.width},
-         {"quiet", ev.from.quiet},
-         {"probed_threads", ev.to.width},
-         {"probed_quiet", ev.to.quiet},
-         {"step_ms", ev.current_ms},
-         {"probed_step_ms", ev.probe_ms},
-         {"next_probe_in_ms", ev.next_probe_in_ms}});
-}
-
 // The step's figures and the KV each slot now holds, for status reports.
 void DecodeLoop::publish_step(double decode_ms, double wait_ms, ThreadChoice ran) {
     int32_t busy = embed_batch_requests_;
@@ -352,6 +322,11 @@ void DecodeLoop::finish(Slot& slot, Status status, const std::string& stop_reaso
         llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
         slot.cached.clear();
     }
+    if (slot.forget_session) {
+        slot.session.clear();
+        slot.kv_sink.reset();
+    }
+    slot.forget_session = false;
     // Freed with the request, on the caller's thread (a grammar's teardown
     // is the guest's cost, not the loop's).
     r.sampler = std::move(slot.sampler);

@@ -47,6 +47,21 @@ Status check_gguf_header(const std::string& path, std::string* error) {
     return Status::ok;
 }
 
+bool file_identity(const std::string& path, FileIdentity* out) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return false;
+    out->device = static_cast<uint64_t>(st.st_dev);
+    out->inode = static_cast<uint64_t>(st.st_ino);
+    out->bytes = static_cast<uint64_t>(st.st_size);
+    out->mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    return true;
+}
+
+std::string FileIdentity::key() const {
+    return std::to_string(device) + ":" + std::to_string(inode) + ":" + std::to_string(bytes) + ":" +
+           std::to_string(mtime_ns);
+}
+
 static std::string meta_string(const llama_model* m, const char* key) {
     char buf[512];
     int n = llama_model_meta_val_str(m, key, buf, sizeof buf);
@@ -109,6 +124,8 @@ Status Model::load(const std::string& path, const ModelConfig& cfg, std::shared_
             {{"n_gpu_layers", cfg.n_gpu_layers}});
     }
 
+    FileIdentity id;
+    file_identity(path, &id);
     log(LogLevel::info, "model", "loading model", {{"path", path}});
     auto t0 = std::chrono::steady_clock::now();
     llama_model* m = llama_model_load_from_file(path.c_str(), mp);
@@ -146,6 +163,8 @@ Status Model::load(const std::string& path, const ModelConfig& cfg, std::shared_
     info.description = desc;
     info.n_params = llama_model_n_params(m);
     info.size_bytes = llama_model_size(m);
+    info.file_bytes = id.bytes;
+    info.mtime_ns = id.mtime_ns;
     info.n_ctx_train = llama_model_n_ctx_train(m);
     info.n_vocab = llama_vocab_n_tokens(model->vocab_);
     info.n_layer = llama_model_n_layer(m);

@@ -20,6 +20,8 @@ struct ModelInfo {
     std::string description;  // llama_model_desc
     uint64_t n_params = 0;
     uint64_t size_bytes = 0;
+    uint64_t file_bytes = 0;  // the file's size and modification time when it was loaded
+    int64_t mtime_ns = 0;
     int32_t n_ctx_train = 0;
     int32_t n_vocab = 0;
     int32_t n_layer = 0;
@@ -57,6 +59,16 @@ private:
     const llama_vocab* vocab_ = nullptr;
     ModelInfo info_;
 };
+
+// What tells one version of a file from another: a file rewritten in place
+// (same path, new contents) is a different model.
+struct FileIdentity {
+    uint64_t device = 0, inode = 0, bytes = 0;
+    int64_t mtime_ns = 0;
+    std::string key() const;
+};
+// False when the file cannot be stat()ed.
+bool file_identity(const std::string& path, FileIdentity* out);
 
 // Reads the GGUF magic and version; ok when llama.cpp can be asked to load it.
 Status check_gguf_header(const std::string& path, std::string* error);

@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "engine/log.h"
+#include "engine/process_memory.h"
 
 namespace wnl {
 
@@ -19,13 +20,18 @@ Tables& tables() {
     static Tables* t = new Tables();
     return *t;
 }
-uint64_t g_versions = 0;
 
 template <typename Map>
 void forget_expired(Map& m) {
     for (auto it = m.begin(); it != m.end();) it = it->second.expired() ? m.erase(it) : std::next(it);
 }
 }  // namespace
+
+ServedModel::~ServedModel() {
+    loop.reset();
+    model.reset();
+    return_free_heap();
+}
 
 LoopSettings loop_settings_from(const Config& cfg) {
     LoopSettings s;
@@ -65,8 +71,16 @@ LoopSettings loop_settings_from(const Config& cfg) {
     return s;
 }
 
+// A file rewritten since it was loaded (another size, modification time or
+// inode) is another model: its identity is part of the key.
+static std::string identity_key(const std::string& path) {
+    FileIdentity id;
+    return file_identity(path, &id) ? id.key() : std::string("?");
+}
+
 std::string served_key(const std::string& share_as, const Config& cfg) {
-    return Model::share_key(share_as, cfg.model) + "#" + loop_settings_from(cfg).share_key();
+    return Model::share_key(share_as, cfg.model) + "@" + identity_key(share_as) + "#" +
+           loop_settings_from(cfg).share_key();
 }
 
 Status acquire_served_model(const std::string& path, const std::string& share_as, const Config& cfg,
@@ -76,7 +90,7 @@ Status acquire_served_model(const std::string& path, const std::string& share_as
     auto& g_served = tables().served;
     forget_expired(g_models);
     forget_expired(g_served);
-    const std::string model_key = Model::share_key(share_as, cfg.model);
+    const std::string model_key = Model::share_key(share_as, cfg.model) + "@" + identity_key(path);
     const LoopSettings settings = loop_settings_from(cfg);
     const std::string key = served_key(share_as, cfg);
 
@@ -96,10 +110,17 @@ Status acquire_served_model(const std::string& path, const std::string& share_as
     Status st = DecodeLoop::create(model, settings, &served->loop, error);
     if (st != Status::ok) return st;
     served->key = key;
-    served->version = ++g_versions;
     g_served[key] = served;
     *out = std::move(served);
     return Status::ok;
+}
+
+LoadedCounts loaded_counts() {
+    std::lock_guard<std::mutex> lock(g_mu);
+    LoadedCounts c;
+    for (const auto& [key, w] : tables().models) c.models += w.expired() ? 0 : 1;
+    for (const auto& [key, w] : tables().served) c.loops += w.expired() ? 0 : 1;
+    return c;
 }
 
 }  // namespace wnl

@@ -15,11 +15,14 @@
 namespace wnl {
 
 struct ServedModel {
+    // The loop first (its thread stops, its llama_context goes), then the
+    // weights if nothing else shares them; then the freed pages go back to
+    // the OS.
+    ~ServedModel();
     std::shared_ptr<Model> model;
     std::shared_ptr<DecodeLoop> loop;
     std::string key;  // served_key(): what it is shared under
-    uint64_t version = 0;  // increases with every load in the process
-    std::atomic<int> graphs{0};  // graph handles on it, over all backend contexts
+    std::atomic<int> graphs{0};  // graphs serving it now, over all backend contexts
 };
 
 LoopSettings loop_settings_from(const Config& cfg);
@@ -32,7 +35,17 @@ std::string served_key(const std::string& share_as, const Config& cfg);
 // unique path so that it is never shared.
 // share_as names the file for sharing: the canonical path, or for a model
 // loaded from memory a name no other load uses.
+// A file rewritten since it was loaded (another size, modification time or
+// inode) is loaded again, not shared.
 Status acquire_served_model(const std::string& path, const std::string& share_as, const Config& cfg,
                             std::shared_ptr<ServedModel>* out, std::string* error);
+
+// How many models (weights) and decode loops are alive in the process, over
+// every backend context, including those still finishing requests.
+struct LoadedCounts {
+    size_t models = 0;
+    size_t loops = 0;
+};
+LoadedCounts loaded_counts();
 
 }  // namespace wnl

@@ -1,13 +1,36 @@
 #include "engine/output_metadata.h"
 
-#include <nlohmann/json.hpp>
+#include <cstdio>
+#include <ctime>
 
 #include "engine/version.h"
 
 namespace wnl {
 
+std::string iso8601_utc(int64_t ns) {
+    const int64_t billion = 1000000000;
+    std::time_t secs = static_cast<std::time_t>(ns >= 0 ? ns / billion : (ns - billion + 1) / billion);
+    const int64_t frac = ns - static_cast<int64_t>(secs) * billion;
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[64];
+    std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    std::snprintf(buf + n, sizeof buf - n, ".%09lldZ", static_cast<long long>(frac));
+    return buf;
+}
+
+nlohmann::ordered_json model_version_json(const ModelVersion& v) {
+    nlohmann::ordered_json j;
+    j["number"] = v.number;
+    j["path"] = v.path;
+    j["file_bytes"] = v.file_bytes;
+    j["mtime"] = iso8601_utc(v.mtime_ns);
+    j["name"] = v.name;
+    return j;
+}
+
 std::string output_metadata_json(const RequestResult& r, const std::string& session_id, bool chat,
-                                 const std::string& model_name) {
+                                 const ModelVersion& model) {
     nlohmann::ordered_json j;
     j["input_tokens"] = r.input_tokens;
     j["output_tokens"] = r.output_tokens;
@@ -21,7 +44,8 @@ std::string output_metadata_json(const RequestResult& r, const std::string& sess
     j["decode_tokens_per_s"] = r.decode_ms > 0 && r.output_tokens > 1 ? (r.output_tokens - 1) * 1000.0 / r.decode_ms : 0.0;
     j["session_id"] = session_id;
     j["mode"] = chat ? "chat" : "completion";
-    j["model"] = model_name;
+    j["model"] = model.name;
+    j["model_version"] = model_version_json(model);
     j["status"] = status_name(r.status);
     if (!r.error.empty()) j["error"] = r.error;
     j["llama_build_number"] = llama_build_number_value();

@@ -1,12 +1,21 @@
 #include "engine/process_memory.h"
 
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <cstdio>
 
 #include "ggml-backend.h"
 
 namespace wnl {
+
+void return_free_heap() {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}
 
 uint64_t process_rss_bytes() {
     FILE* f = std::fopen("/proc/self/statm", "r");

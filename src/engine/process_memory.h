@@ -9,6 +9,12 @@ namespace wnl {
 
 uint64_t process_rss_bytes();
 
+// Gives the heap's free pages back to the OS (glibc's malloc_trim). Called
+// when a model is freed: glibc raises its mmap threshold each time a large
+// block is freed, so a model's buffers end up on the heap, and without this
+// their pages stay resident after the model is gone.
+void return_free_heap();
+
 struct DeviceMemory {
     std::string name;
     std::string description;

@@ -4,7 +4,7 @@
 
 namespace wnl {
 
-bool use_chat_mode(const Graph& g, const Config& cfg) {
+bool use_chat_mode(const GraphModel& g, const Config& cfg) {
     switch (cfg.model.mode) {
         case PromptMode::chat: return true;
         case PromptMode::completion: return false;
@@ -20,7 +20,7 @@ static size_t reply_reserve(const Config& cfg, uint32_t ctx) {
     return quarter;
 }
 
-static Status build_chat(const Graph& g, const Config& cfg, const Session& s, std::string_view input,
+static Status build_chat(const GraphModel& g, const Config& cfg, const Session& s, std::string_view input,
                          uint32_t ctx, PromptPlan* out, std::string* error) {
     const Model& model = *g.served->model;
     const bool add_bos = llama_vocab_get_add_bos(model.vocab());
@@ -69,7 +69,7 @@ static Status build_chat(const Graph& g, const Config& cfg, const Session& s, st
     return Status::ok;
 }
 
-static Status build_completion(const Graph& g, const Config& cfg, const Session& s, std::string_view input,
+static Status build_completion(const GraphModel& g, const Config& cfg, const Session& s, std::string_view input,
                                uint32_t ctx, PromptPlan* out, std::string* error) {
     const Model& model = *g.served->model;
     const bool add_bos = llama_vocab_get_add_bos(model.vocab());
@@ -110,7 +110,7 @@ static Status build_completion(const Graph& g, const Config& cfg, const Session&
     return Status::ok;
 }
 
-Status build_prompt(const Graph& g, const Config& cfg, const Session& s, std::string_view input,
+Status build_prompt(const GraphModel& g, const Config& cfg, const Session& s, std::string_view input,
                     uint32_t ctx_per_seq, PromptPlan* out, std::string* error) {
     if (use_chat_mode(g, cfg)) return build_chat(g, cfg, s, input, ctx_per_seq, out, error);
     return build_completion(g, cfg, s, input, ctx_per_seq, out, error);

@@ -24,9 +24,9 @@ struct PromptPlan {
     int32_t system_tokens = 0;  // leading tokens that hold the system prompt
 };
 
-bool use_chat_mode(const Graph& g, const Config& cfg);
+bool use_chat_mode(const GraphModel& g, const Config& cfg);
 
-Status build_prompt(const Graph& g, const Config& cfg, const Session& s, std::string_view input,
+Status build_prompt(const GraphModel& g, const Config& cfg, const Session& s, std::string_view input,
                     uint32_t ctx_per_seq, PromptPlan* out, std::string* error);
 
 }  // namespace wnl

@@ -17,6 +17,7 @@
 #include "engine/config.h"
 #include "engine/embed_job.h"
 #include "engine/sampler.h"
+#include "engine/kv_sink.h"
 #include "engine/status.h"
 #include "engine/stop_matcher.h"
 #include "llama.h"
@@ -37,6 +38,10 @@ struct RequestResult {
     double queue_ms = 0;
     double prefill_ms = 0;
     double decode_ms = 0;
+    // Internal, never seen by a caller's caller: the request was still
+    // queued when a swap replaced its graph's model, and was handed back
+    // unstarted so that its turn starts again on the new model.
+    bool moved = false;
 };
 
 struct Request {
@@ -48,6 +53,12 @@ struct Request {
     Priority priority = Priority::normal;
     Clock::time_point deadline = Clock::time_point::max();  // to be admitted by
     std::string session_key;  // for fair scheduling and KV affinity
+    // The graph's model it was built for (a GraphModel): a swap takes that
+    // model's queued requests back by it (DecodeLoop::take_queued).
+    const void* owner = nullptr;
+    // Handed back by a swap and submitted again: it was within a queue's
+    // capacity once and is not refused for it again.
+    bool resubmitted = false;
     std::string tenant;  // the backend context: its share of the queue
     // Whose KV this request may reuse as a prefix: its own tenant's, or a
     // name several tenants share (share_kv "process").
@@ -67,6 +78,13 @@ struct Request {
     bool greedy = false;  // is_plain_greedy(sampling)
     bool has_grammar = false;  // grammar or json_schema
     StopMatcher stop;
+    // A session kept in a session store (docs/sessions.md): where its KV
+    // state goes when it leaves the loop's memory, and the state read back
+    // from the store for this turn, if any (restored when it covers more of
+    // the prompt than what the loop has). Optional.
+    std::shared_ptr<KvSink> kv_sink;
+    std::vector<llama_token> stored_tokens;
+    std::shared_ptr<const std::vector<uint8_t>> stored_data;
 
     // Set by anyone; the loop stops the request within one decode step.
     std::atomic<bool> cancelled{false};

@@ -94,6 +94,19 @@ std::vector<std::shared_ptr<Request>> RequestQueue::take_all() {
     return out;
 }
 
+std::vector<std::shared_ptr<Request>> RequestQueue::take_owned_by(const void* owner) {
+    std::vector<std::shared_ptr<Request>> out;
+    for (auto it = entries_.begin(); it != entries_.end();) {
+        if (it->req->owner == owner) {
+            out.push_back(std::move(it->req));
+            it = entries_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return out;
+}
+
 std::array<size_t, kPriorityCount> RequestQueue::depth_by_priority() const {
     std::array<size_t, kPriorityCount> d{};
     for (const auto& e : entries_) d[static_cast<size_t>(e.req->priority)]++;

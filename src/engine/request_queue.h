@@ -43,6 +43,8 @@ public:
     // Removes and returns requests that are cancelled or past their deadline.
     std::vector<std::shared_ptr<Request>> take_expired(Clock::time_point now);
     std::vector<std::shared_ptr<Request>> take_all();
+    // Removes and returns the requests built for `owner` (Request::owner).
+    std::vector<std::shared_ptr<Request>> take_owned_by(const void* owner);
 
     size_t size() const { return entries_.size(); }
     std::array<size_t, kPriorityCount> depth_by_priority() const;

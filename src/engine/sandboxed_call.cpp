@@ -106,6 +106,12 @@ std::string describe_exit(int wstatus) {
 
 }  // namespace
 
+namespace {
+bool g_in_child = false;  // set only in the forked child, before its work runs
+}  // namespace
+
+bool in_sandbox_child() { return g_in_child; }
+
 Status run_sandboxed(const SandboxedWork& work, const SandboxBounds& bounds, std::string* out, std::string* error) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) {
@@ -121,6 +127,7 @@ Status run_sandboxed(const SandboxedWork& work, const SandboxBounds& bounds, std
         return Status::runtime_error;
     }
     if (pid == 0) {
+        g_in_child = true;
         ::close(fds[0]);
         child_main(fds[1], work, bounds, vm);
     }

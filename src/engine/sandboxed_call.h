@@ -33,4 +33,8 @@ using SandboxedWork = std::function<Status(std::string* out, std::string* error)
 // no child could be started (fork failed).
 Status run_sandboxed(const SandboxedWork& work, const SandboxBounds& bounds, std::string* out, std::string* error);
 
+// True in a run_sandboxed child: one thread, with the parent's mutexes as
+// fork copied them (perhaps held), so the work must not wait on any.
+bool in_sandbox_child();
+
 }  // namespace wnl

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,6 +34,12 @@ struct Session {
     void touch() { last_used_ticks = Clock::now().time_since_epoch().count(); }
     // Two handles attached to one named session must not run it at once.
     std::atomic<bool> in_use{false};
+
+    // Kept in a session store (durable_store.h): its row there, 0 until its
+    // first turn is stored; and whether it has since been removed from the
+    // store (evicted or idle), so that nothing of it is written again.
+    std::atomic<int64_t> store_id{0};
+    std::atomic<bool> removed{false};
 };
 
 struct SessionLimits {
@@ -41,10 +48,16 @@ struct SessionLimits {
     bool auto_cleanup = true;
 };
 
-// The named sessions of one backend context.
+// The named sessions of one backend context, or of one namespace of a
+// session store (shared by the backend contexts that name it).
 class SessionStore {
 public:
-    explicit SessionStore(SessionLimits limits) : limits_(limits) {}
+    // Called, outside the store's lock, with the sessions it has just
+    // dropped (evicted or idle): the session store removes them from disk.
+    using DropHook = std::function<void(const std::vector<std::shared_ptr<Session>>&)>;
+
+    explicit SessionStore(SessionLimits limits, DropHook on_drop = nullptr)
+        : limits_(limits), on_drop_(std::move(on_drop)) {}
 
     // The named session, created if new. Past max_sessions the least
     // recently used one is dropped, and its id added to *dropped.
@@ -54,9 +67,24 @@ public:
     std::vector<std::string> drop_idle(Clock::time_point now);
     size_t size() const;
     std::vector<std::shared_ptr<Session>> list() const;
+    const SessionLimits& limits() const { return limits_; }
+
+    // A session read back from a session store.
+    void adopt(std::shared_ptr<Session> s);
+    // Drops idle sessions and, past max_sessions, the least recently used
+    // (after sessions were adopted); returns their ids.
+    std::vector<std::string> enforce_limits(Clock::time_point now);
+    // Drops the least recently used session that is not running and is not
+    // `keep` (to make room in a full store); its id, or empty if none.
+    std::string evict_lru(const Session* keep);
 
 private:
+    void dropped(const std::vector<std::shared_ptr<Session>>& sessions) const;
+    // Under mu_: drops sessions past max_sessions to leave room for `room` more.
+    void evict_over(size_t room, std::vector<std::shared_ptr<Session>>* out);
+
     SessionLimits limits_;
+    DropHook on_drop_;
     mutable std::mutex mu_;
     std::unordered_map<std::string, std::shared_ptr<Session>> sessions_;
 };

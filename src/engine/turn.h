@@ -9,13 +9,18 @@
 #include <string>
 
 #include "engine/config.h"
+#include "engine/graph.h"
 #include "engine/prompt_builder.h"
 #include "engine/request.h"
 
 namespace wnl {
 
 struct Turn {
+    // Replaced when a swap hands the request back unstarted and the turn
+    // starts again on the graph's new model. A stream's request and model
+    // change under its ExecContext's inflight_mu.
     std::shared_ptr<Request> req;
+    ModelUse model;  // the model the request runs on, until the turn ends
     PromptPlan plan;
     std::string input;  // the message, as set_input gave it at the start
     Priority priority = Priority::normal;

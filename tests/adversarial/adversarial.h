@@ -89,7 +89,8 @@ private:
     bool ok_ = false;
 };
 
-#if defined(__SANITIZE_ADDRESS__)
+// ASan's and TSan's shadow memory: an RLIMIT_AS test cannot run under either.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 inline constexpr bool kAddressSanitizer = true;
 #else
 inline constexpr bool kAddressSanitizer = false;

@@ -137,7 +137,7 @@ TEST_F(LegacyHostile, CapsReadAsThisAbisCodes) {
 }
 
 TEST_F(LegacyHostile, OutOfMemoryForAContextIsRuntimeError) {
-    if (kAddressSanitizer) GTEST_SKIP() << "RLIMIT_AS and AddressSanitizer's shadow memory do not mix";
+    if (kAddressSanitizer) GTEST_SKIP() << "RLIMIT_AS and a sanitizer's shadow memory do not mix";
     AddressSpaceLimit limit(1ull << 30);
     ASSERT_TRUE(limit.ok());
     // The host's own settings: a guest's ctx_size is held to its ceiling.

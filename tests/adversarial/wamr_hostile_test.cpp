@@ -700,7 +700,7 @@ TEST_F(Hostile, RepeatedOpenCloseAndLoadUnloadStayWithinTheCaps) {
 // Running out of a resource is an error, not an abort.
 
 TEST_F(Hostile, ContextTooLargeForMemoryIsMissingMemory) {
-    if (kAddressSanitizer) GTEST_SKIP() << "RLIMIT_AS and AddressSanitizer's shadow memory do not mix";
+    if (kAddressSanitizer) GTEST_SKIP() << "RLIMIT_AS and a sanitizer's shadow memory do not mix";
     // 4 sequences of 2^20 cells, f32 K and V: about 5 GiB of KV, with 1 GiB
     // of address space left to the process.
     AddressSpaceLimit limit(1ull << 30);

@@ -93,6 +93,8 @@ typedef wasi_nn_error (*get_output_single_func_t)(void *, graph_execution_contex
                                                   uint32_t *);
 typedef wasi_nn_error (*fini_single_func_t)(void *, graph_execution_context);
 typedef wasi_nn_error (*unload_func_t)(void *, graph);
+typedef wasi_nn_error (*reload_aliases_func_t)(void *);
+typedef wasi_nn_error (*swap_graph_func_t)(void *, graph, const char *, uint32_t, const char *, uint32_t);
 typedef const char *(*version_func_t)(void);
 
 static struct {
@@ -115,6 +117,8 @@ static struct {
     get_output_single_func_t get_output_single;
     fini_single_func_t fini_single;
     unload_func_t unload;
+    swap_graph_func_t swap_graph;
+    reload_aliases_func_t reload_aliases;
     version_func_t wasi_nn_llama_version;
 } api;
 
@@ -150,6 +154,8 @@ static int open_library(void) {
     RESOLVE(get_output_single);
     RESOLVE(fini_single);
     RESOLVE(unload);
+    RESOLVE(swap_graph);
+    RESOLVE(reload_aliases);
     RESOLVE(wasi_nn_llama_version);
 #undef RESOLVE
     static const char *const hidden[] = {"llama_decode", "ggml_init", "gguf_init_empty", "common_tokenize",
@@ -449,6 +455,8 @@ static void test_null_context(void) {
                invalid_argument, "run_inference");
         EXPECT(api.close_execution_context(ctx, 0), invalid_argument, "close_execution_context");
         EXPECT(api.unload(ctx, 0), invalid_argument, "unload");
+        EXPECT(api.swap_graph(ctx, 0, MODEL, (uint32_t)strlen(MODEL), NULL, 0), invalid_argument, "swap_graph");
+        EXPECT(api.reload_aliases(ctx), invalid_argument, "reload_aliases");
         EXPECT(api.get_backend_status(ctx, BACKEND_STATUS_QUEUE, buf, sizeof buf), invalid_argument,
                "get_backend_status");
         EXPECT(api.compute_single(ctx, 0), invalid_argument, "compute_single");
@@ -540,6 +548,8 @@ static void test_bad_load(void *ctx) {
     check(g == 77, "failed loads leave *g alone");
     free(bytes);
     expect_code(api.unload(ctx, 4242), not_found, "unload, unknown graph");
+    expect_code(api.swap_graph(ctx, 4242, MODEL, (uint32_t)strlen(MODEL), NULL, 0), not_found,
+                "swap_graph, unknown graph");
 }
 
 static void test_bad_exec(void *ctx, graph g) {

@@ -89,6 +89,8 @@ typedef wasi_nn_error (*COMPUTE_SINGLE)(void *, graph_execution_context);
 typedef wasi_nn_error (*GET_OUTPUT_SINGLE)(void *, graph_execution_context, uint32_t, uint8_t *, uint32_t *);
 typedef wasi_nn_error (*FINI_SINGLE)(void *, graph_execution_context);
 typedef wasi_nn_error (*UNLOAD)(void *, graph);
+typedef wasi_nn_error (*RELOAD_ALIASES)(void *);
+typedef wasi_nn_error (*SWAP_GRAPH)(void *, graph, const char *, uint32_t, const char *, uint32_t);
 typedef const char *(*VERSION)(void);
 
 static struct {
@@ -111,6 +113,8 @@ static struct {
     GET_OUTPUT_SINGLE get_output_single;
     FINI_SINGLE fini_single;
     UNLOAD unload;
+    SWAP_GRAPH swap_graph;
+    RELOAD_ALIASES reload_aliases;
     VERSION wasi_nn_llama_version;
 } api;
 
@@ -149,6 +153,8 @@ static int open_library(void) {
     RESOLVE(get_output_single);
     RESOLVE(fini_single);
     RESOLVE(unload);
+    RESOLVE(swap_graph);
+    RESOLVE(reload_aliases);
     RESOLVE(wasi_nn_llama_version);
 #undef RESOLVE
     /* llama.cpp and ggml are linked in privately: none of theirs may leak. */
@@ -534,6 +540,8 @@ static void test_null_context(void) {
                invalid_argument, "run_inference");
         EXPECT(api.close_execution_context(ctx, 0), invalid_argument, "close_execution_context");
         EXPECT(api.unload(ctx, 0), invalid_argument, "unload");
+        EXPECT(api.swap_graph(ctx, 0, MODEL, (uint32_t)strlen(MODEL), NULL, 0), invalid_argument, "swap_graph");
+        EXPECT(api.reload_aliases(ctx), invalid_argument, "reload_aliases");
         EXPECT(api.get_backend_status(ctx, BACKEND_STATUS_QUEUE, buf, sizeof buf), invalid_argument,
                "get_backend_status");
         EXPECT(api.compute_single(ctx, 0), invalid_argument, "compute_single");

@@ -52,19 +52,20 @@ std::vector<LoadedModel>* g_models;
 std::shared_ptr<ChatFormat> make_format(const LoadedModel& m, const std::string& tmpl, Status* st) {
     std::unique_ptr<ChatFormat> f;
     std::string err;
-    *st = ChatFormat::create(m.served->model->get(), tmpl, &f, &err);
+    // Jinja from the input is untrusted: parsed and rendered under bounds,
+    // as a template inside guest GGUF bytes is (sandboxed_call.h).
+    *st = ChatFormat::create(m.served->model->get(), tmpl, /*untrusted=*/true, &f, &err);
     return std::shared_ptr<ChatFormat>(std::move(f));
 }
 
 std::string text(FuzzedDataProvider& in, size_t max) { return in.ConsumeRandomLengthString(max); }
 
-// Graph wants to own its ChatFormat; the harness shares cached ones, so it
+// GraphModel wants to own its ChatFormat; the harness shares cached ones, so it
 // lends the pointer for the call and takes it back.
 struct LentGraph {
-    Graph g;
+    GraphModel g;
     explicit LentGraph(std::shared_ptr<ServedModel> served, ChatFormat* f, bool has_template) {
         g.served = std::move(served);
-        g.served->graphs++;
         g.chat.reset(f);
         g.has_template = has_template;
     }
@@ -157,7 +158,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     const bool has_template = model.info().has_chat_template || !tmpl.empty();
     LentGraph lent(m.served, format.get(), has_template);
-    const Graph& g = lent.g;
+    const GraphModel& g = lent.g;
 
     PromptPlan plan;
     std::string err;

@@ -55,12 +55,20 @@ inline std::string reranker_model() {
 // llama-embedding's vectors for these prompts (one per line), from its
 // JSON output; extra: pooling, normalisation, batch sizes. Its logger can
 // drop the last lines at exit, so an unparsable run is retried.
+//
+// The reference is llama.cpp's tool, not the code under test, so sanitizer
+// reports inside it are not ours to fail on: with rank pooling its
+// batch_decode normalises n_embd_out floats out of the n_cls_out-long score
+// vector llama.cpp returns (examples/embedding/embedding.cpp:70), which the
+// TSan pass's instrumented llama.cpp reports as a heap-use-after-free and
+// exits 66 for. Only element 0 (the score) is compared.
 inline Vectors reference_embeddings(const std::string& model, const std::vector<std::string>& prompts,
                                     const std::string& extra, int* rc) {
     std::string joined;
     for (size_t i = 0; i < prompts.size(); ++i) joined += (i ? "\n" : "") + prompts[i];
-    const std::string cmd = std::string(WNL_LLAMA_BIN) + "/llama-embedding -m " + shell_quote(model) + " -t 2 " +
-                            extra + " --embd-output-format json -p " + shell_quote(joined) + " 2>/dev/null";
+    const std::string cmd = "TSAN_OPTIONS=report_bugs=0 " + std::string(WNL_LLAMA_BIN) + "/llama-embedding -m " +
+                            shell_quote(model) + " -t 2 " + extra + " --embd-output-format json -p " +
+                            shell_quote(joined) + " 2>/dev/null";
     for (int attempt = 0; attempt < 3; ++attempt) {
         std::string out = run_command(cmd, rc);
         if (*rc != 0) return {};

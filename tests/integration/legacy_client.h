@@ -50,16 +50,19 @@ struct LegacyApi {
 
 // Runs one prompt the way the original project's suite does: a
 // NUL-terminated u8 tensor without dimensions, through run_inference.
-inline wasi_nn_error legacy_run(const std::string& model, const std::string& config, const std::string& session,
+// host_config goes to init_backend_with_config, guest_config to the load.
+inline wasi_nn_error legacy_run(const std::string& model, const std::string& host_config,
+                                const std::string& guest_config, const std::string& session,
                                 const std::string& prompt, std::string* reply) {
     LegacyApi& api = LegacyApi::get();
     void* ctx = nullptr;
-    wasi_nn_error rc = api.init_backend_with_config(&ctx, config.c_str(), static_cast<uint32_t>(config.size()));
+    wasi_nn_error rc =
+        api.init_backend_with_config(&ctx, host_config.c_str(), static_cast<uint32_t>(host_config.size()));
     if (rc != success) return rc;
     graph g = 0;
     graph_execution_context e = 0;
-    rc = api.load_by_name_with_config(ctx, model.c_str(), static_cast<uint32_t>(model.size()), config.c_str(),
-                                      static_cast<uint32_t>(config.size()), &g);
+    rc = api.load_by_name_with_config(ctx, model.c_str(), static_cast<uint32_t>(model.size()), guest_config.c_str(),
+                                      static_cast<uint32_t>(guest_config.size()), &g);
     if (rc == success) rc = api.init_execution_context_with_session_id(ctx, session.c_str(), &e);
     if (rc == success) {
         tensor t{};
@@ -73,6 +76,11 @@ inline wasi_nn_error legacy_run(const std::string& model, const std::string& con
     }
     api.deinit_backend(ctx);
     return rc;
+}
+
+inline wasi_nn_error legacy_run(const std::string& model, const std::string& config, const std::string& session,
+                                const std::string& prompt, std::string* reply) {
+    return legacy_run(model, config, config, session, prompt, reply);
 }
 
 }  // namespace wnl_test

@@ -76,7 +76,8 @@ TEST(PolicyLegacy, GuestHostOnlyKeysAreRefused) {
          {"{\"rpc_servers\":" + json_string(listener.endpoint()) + ",\"n_gpu_layers\":99}",
           std::string("{\"backend\":{\"model_dirs\":[\"/\"]}}"), std::string("{\"guest_paths\":true}"),
           std::string("{\"logging\":{\"file\":\"/tmp/wnl-guest-log.txt\"}}"), std::string("{\"share_kv\":\"process\"}"),
-          std::string("{\"chat_template\":\"{{ messages[0].content }}\"}"), std::string("{\"session_store\":\"/tmp\"}")}) {
+          std::string("{\"chat_template\":\"{{ messages[0].content }}\"}"), std::string("{\"session_store\":\"/tmp\"}"),
+          std::string("{\"session_sync\":\"full\"}")}) {
         EXPECT_EQ(c.load(kModel, doc), invalid_argument) << doc;
     }
     ASSERT_EQ(c.load(kModel, "{\"temp\":0,\"max_tokens\":2}"), success);

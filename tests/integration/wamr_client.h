@@ -32,6 +32,9 @@ struct WamrApi {
     WNL_SYM(get_output_single)
     WNL_SYM(fini_single)
     WNL_SYM(unload)
+    WNL_SYM(swap_graph)
+    WNL_SYM(reload_aliases)
+    WNL_SYM(get_backend_status)
 #undef WNL_SYM
 
     static WamrApi& get() {
@@ -64,7 +67,10 @@ private:
         WNL_SYM(compute_single)
         WNL_SYM(get_output_single)
         WNL_SYM(fini_single)
-    WNL_SYM(unload)
+        WNL_SYM(unload)
+        WNL_SYM(swap_graph)
+        WNL_SYM(reload_aliases)
+        WNL_SYM(get_backend_status)
 #undef WNL_SYM
         return a;
     }
@@ -92,6 +98,29 @@ public:
     }
     wasi_nn_error load_status() const { return load_status_; }
     void* ctx() const { return ctx_; }
+    graph graph_id() const { return graph_; }
+
+    // swap_graph on this context's graph.
+    wasi_nn_error swap(const std::string& model, const std::string& config = "") {
+        return api_.swap_graph(ctx_, graph_, model.data(), static_cast<uint32_t>(model.size()), config.data(),
+                               static_cast<uint32_t>(config.size()));
+    }
+    // A get_backend_status document ("" when it failed).
+    std::string status(backend_status_type type) {
+        std::vector<char> buf(1 << 20);
+        if (api_.get_backend_status(ctx_, type, buf.data(), static_cast<uint32_t>(buf.size())) != success) return "";
+        return buf.data();
+    }
+    // Closes the handle now instead of at the end.
+    wasi_nn_error close(graph_execution_context e) {
+        for (size_t i = 0; i < execs_.size(); ++i) {
+            if (execs_[i] == e) {
+                execs_.erase(execs_.begin() + static_cast<std::ptrdiff_t>(i));
+                break;
+            }
+        }
+        return api_.close_execution_context(ctx_, e);
+    }
 
     graph_execution_context open(const std::string& session_id = "") {
         graph_execution_context e = 0;

@@ -2,8 +2,11 @@
 // streams, closes and timeouts mixed in: every request must end with a defined
 // result, and nothing may crash, hang or race (run under TSan in CI).
 //
-//   stress_test [threads] [requests_per_thread] [backends]
-// Defaults are sized for CI; the full load of issue #4 is 64 1000 8.
+//   stress_test [threads] [requests_per_thread] [backends] [session_store_dir]
+// Defaults are sized for CI; the full load of issue #4 is 64 1000 8. With a
+// session store directory, every backend context keeps its named sessions
+// there (docs/sessions.md), two contexts to a namespace, so that turns are
+// stored, KV files written and read, and sessions evicted under the load.
 #include <dlfcn.h>
 
 #include <atomic>
@@ -95,11 +98,20 @@ int main(int argc, char** argv) {
         "{\"temp\":0.7,\"seed\":7,\"max_tokens\":12,\"max_concurrent\":4,\"queue_size\":16,\"ctx_size\":512,"
         "\"threads\":1,\"logging\":{\"level\":\"error\"}}";
 
+    const std::string store = argc > 4 ? argv[4] : "";
     std::vector<Backend> backends(static_cast<size_t>(n_backends));
     for (int i = 0; i < n_backends; ++i) {
         Backend& b = backends[static_cast<size_t>(i)];
         const std::string& m = models[i % 2];
-        if (api.init_backend_with_config(&b.ctx, cfg.data(), static_cast<uint32_t>(cfg.size())) != success ||
+        std::string bcfg = cfg;
+        if (!store.empty()) {
+            // A small bound and few sessions: KV files come and go, and
+            // sessions are evicted from the store while others use it.
+            bcfg.insert(bcfg.size() - 1, ",\"session_store\":\"" + store + "\",\"session_namespace\":\"ns" +
+                                             std::to_string(i % 4) +
+                                             "\",\"session_store_bytes\":4194304,\"max_sessions\":12");
+        }
+        if (api.init_backend_with_config(&b.ctx, bcfg.data(), static_cast<uint32_t>(bcfg.size())) != success ||
             api.load_by_name_with_config(b.ctx, m.data(), static_cast<uint32_t>(m.size()), cfg.data(),
                                          static_cast<uint32_t>(cfg.size()), &b.g) != success) {
             std::fprintf(stderr, "setup of backend %d failed\n", i);

@@ -52,6 +52,8 @@ std::string describe(const Config& c) {
     o << ' ' << b.threads_exact;
     o << ' ' << (b.guest_paths ? static_cast<int>(*b.guest_paths) : -1) << ' ' << b.share_kv_process << ' ' << b.policy
       << ' ' << m.ctx_limit;
+    o << ' ' << b.session_store << ' ' << b.session_namespace << ' ' << b.session_store_bytes << ' '
+      << b.session_sync_full;
     const auto& l = c.logging;
     o << '\n' << static_cast<int>(l.level) << ' ' << l.file << ' ' << l.json << ' ';
     list(l.components);
@@ -731,6 +733,33 @@ TEST(StatusName, EveryStatusHasItsName) {
     };
     for (const auto& [status, name] : names) EXPECT_STREQ(status_name(status), name);
     EXPECT_STREQ(status_name(static_cast<Status>(999)), "unknown");
+}
+
+}  // namespace
+}  // namespace wnl
+
+namespace wnl {
+namespace {
+
+TEST(Config, SessionStoreKeys) {
+    const Config c = ok(R"({"backend":{"session-store":"/var/lib/s","session_namespace":"node-7",
+                           "session_store_bytes":1048576,"session_sync":"FULL"}})");
+    EXPECT_EQ(c.backend.session_store, "/var/lib/s");
+    EXPECT_EQ(c.backend.session_namespace, "node-7");
+    EXPECT_EQ(c.backend.session_store_bytes, 1048576u);
+    EXPECT_TRUE(c.backend.session_sync_full);
+    const Config d = ok("{}");
+    EXPECT_TRUE(d.backend.session_store.empty()) << "no store unless the host names one";
+    EXPECT_EQ(d.backend.session_namespace, "default");
+    EXPECT_EQ(d.backend.session_store_bytes, 1ull << 30);
+    EXPECT_FALSE(d.backend.session_sync_full);
+    EXPECT_EQ(ok(R"({"session_store_bytes":0})").backend.session_store_bytes, 0u) << "0 = no bound";
+    EXPECT_NE(rejected(R"({"session_store_bytes":4096})").find("session_store_bytes"), std::string::npos);
+    EXPECT_NE(rejected(R"({"session_sync":"always"})").find("session_sync"), std::string::npos);
+    EXPECT_NE(rejected(R"({"session_namespace":""})").find("session_namespace"), std::string::npos);
+    EXPECT_NE(rejected(("{\"session_namespace\":\"" + std::string(129, 'n') + "\"}")).find("128"),
+              std::string::npos);
+    EXPECT_NE(rejected(R"({"session_store":["/a"]})").find("session_store"), std::string::npos);
 }
 
 }  // namespace

@@ -34,7 +34,9 @@ TEST(GuestRules, HostOnlyKeysAreRefusedForGuestsOnly) {
         {"ceilings", R"({"ceilings":{}})"},
         {"session_store", R"({"session_store":"/var/lib/x"})"},
         {"session_namespace", R"({"session_namespace":"a"})"},
-        {"session_store_bytes", R"({"session_store_bytes":10})"},
+        {"session_store_bytes", R"({"session_store_bytes":1048576})"},
+        {"session_sync", R"({"session_sync":"full"})"},
+        {"session_store", R"({"backend":{"session-store":"/var/lib/x"}})"},
         {"chat_template", R"({"chat_template":"{{ messages[0].content }}"})"},
     };
     for (const auto& [key, doc] : docs) {

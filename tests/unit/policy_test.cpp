@@ -175,6 +175,29 @@ TEST_F(PolicyFile, HostConfigLayers) {
     EXPECT_NE(err.find("ceilings.nope"), std::string::npos);
 }
 
+// The session store is the host's (docs/sessions.md): the policy file may
+// name it for every backend context, a native host's backend config may
+// name its own over it.
+TEST_F(PolicyFile, SessionStoreComesFromTheFileOrTheInitConfig) {
+    write(R"({"session_store":"/var/lib/wnl","session_namespace":"node-1","session_store_bytes":2097152,
+              "session_sync":"full"})");
+    Config cfg;
+    std::shared_ptr<const Policy> p;
+    std::string err;
+    ASSERT_EQ(host_config("", &cfg, &p, &err), Status::ok) << err;
+    EXPECT_EQ(cfg.backend.session_store, "/var/lib/wnl");
+    EXPECT_EQ(cfg.backend.session_namespace, "node-1");
+    EXPECT_EQ(cfg.backend.session_store_bytes, 2097152u);
+    EXPECT_TRUE(cfg.backend.session_sync_full);
+    Config over;
+    ASSERT_EQ(host_config(R"({"session_namespace":"node-2","policy":{"session_sync":"normal"}})", &over, &p, &err),
+              Status::ok)
+        << err;
+    EXPECT_EQ(over.backend.session_store, "/var/lib/wnl");
+    EXPECT_EQ(over.backend.session_namespace, "node-2");
+    EXPECT_FALSE(over.backend.session_sync_full);
+}
+
 TEST(Policy, NoPolicyAtAll) {
     ::unsetenv("WASI_NN_LLAMA_POLICY");
     Config cfg;
