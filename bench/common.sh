@@ -50,10 +50,22 @@ bench_model() {
 # ran, other processes used less than MAX_FOREIGN (a fraction; the caller
 # sets it) of the machine's CPU time: ggml's threads spin on barriers, so a
 # core taken by anyone else slows a run several times over. A round with a
-# disturbed command is dropped and run again by the caller.
+# disturbed command is dropped and run again by the caller. Processes whose
+# ids are in MEASURE_OWN_PIDS (a bench's own competitors) do not count as
+# others.
 CLK=$(getconf CLK_TCK)
 NCPU=$(nproc)
-busy_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat; }
+busy_ticks() {
+  local b p t
+  b=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat)
+  for p in ${MEASURE_OWN_PIDS:-}; do
+    # utime and stime: fields 14 and 15, counted after the ")" that ends
+    # the command name (which may hold spaces).
+    t=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || t=0
+    b=$((b - ${t:-0}))
+  done
+  echo "$b"
+}
 # measure OUTFILE CMD...: runs CMD (stdout to OUTFILE); fails the script if
 # CMD fails; returns 1 if the run was disturbed.
 measure() {

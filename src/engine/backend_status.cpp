@@ -80,8 +80,21 @@ ordered_json performance_json(const GraphView& v) {
     j["decode_busy_ms"] = c.busy_ms;
     j["threads"] = s.threads;
     j["threads_batch"] = s.threads_batch;
+    j["threads_exact"] = s.threads_exact;
     j["shares_cpus"] = s.shares_cpus;
     j["cpu_wait_ms"] = c.cpu_wait_ms;
+    j["last_step_threads"] = s.last_step_threads;
+    j["last_step_quiet_pools"] = s.last_step_quiet;
+    const GovernorStats& g = s.governor;
+    j["thread_governor"] = {{"enabled", s.adapts_threads},
+                            {"threads", s.adapts_threads ? s.governed.width : std::max(s.threads, s.threads_batch)},
+                            {"quiet_pools", s.adapts_threads && s.governed.quiet},
+                            {"slowdowns", g.onsets},
+                            {"probes", g.probes},
+                            {"narrowed", g.narrowed},
+                            {"widened", g.widened},
+                            {"quieted", g.quieted},
+                            {"unquieted", g.unquieted}};
     if (v.graph->embeds()) {
         j["embedded_inputs"] = c.embedded_inputs;
         j["embedded_tokens"] = c.embedded_tokens;
@@ -141,6 +154,9 @@ ordered_json model_json(const GraphView& v) {
     j["model_version"] = model_version_json(v.model->version);
     j["load_ms"] = i.load_ms;
     j["graphs_sharing"] = sm.graphs.load();
+    j["threads"] = v.loop.threads;
+    j["threads_batch"] = v.loop.threads_batch;
+    j["threads_exact"] = v.loop.threads_exact;
     j["swap"] = swap_json(v.graph->swap_report());
     return j;
 }

@@ -114,6 +114,7 @@ struct BackendConfig {
     std::optional<bool> guest_paths;
     bool share_kv_process = false;  // share_kv "process": KV prefixes shared across backend contexts
     std::string policy;  // init_backend_with_config's "policy" section, as JSON text
+    bool threads_exact = false;  // keep threads/threads_batch above the usable CPUs, never narrow them
     // Durable sessions (docs/sessions.md), host-only (guest_rules.cpp): a
     // native host's backend config or the policy file. A directory, or
     // empty for none.

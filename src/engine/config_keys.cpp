@@ -237,6 +237,8 @@ const std::unordered_map<std::string, Setting>& settings() {
         {"queue_warning_threshold", {Group::backend, [](C& c, V v) { c.backend.queue_warning_threshold = v.int32(0); }}},
         {"queue_reject_threshold", {Group::backend, [](C& c, V v) { c.backend.queue_reject_threshold = v.int32(0); }}},
         {"model_dirs", {Group::backend, set_model_dirs}},
+        // Host-only: threads/threads_batch as asked, above the usable CPUs too.
+        {"threads_exact", {Group::backend, [](C& c, V v) { c.backend.threads_exact = v.boolean(); }}},
         // caps on one guest (limits.h); a graph or request config cannot widen them
         {"max_graphs", {Group::limits, [](C& c, V v) { c.limits.max_graphs = v.int32(1, 65536); }}},
         {"max_llama_contexts", {Group::limits, [](C& c, V v) { c.limits.max_llama_contexts = v.int32(1, 1024); }}},

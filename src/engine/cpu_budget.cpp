@@ -47,12 +47,16 @@ static int affinity_cpus() {
     return CPU_COUNT(&set);
 }
 
+int runnable_cpus() {
+    int n = affinity_cpus();
+    if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
+    if (int q = cgroup_quota_cpus(); q > 0 && (n <= 0 || q < n)) n = q;
+    return std::max(1, n);
+}
+
 int usable_cpus() {
     int n = common_cpu_get_num_math();
-    if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
-    if (int a = affinity_cpus(); a > 0) n = std::min(n, a);
-    if (int q = cgroup_quota_cpus(); q > 0) n = std::min(n, q);
-    return std::max(1, n);
+    return std::max(1, n > 0 ? std::min(n, runnable_cpus()) : runnable_cpus());
 }
 
 }  // namespace wnl

@@ -1,5 +1,5 @@
-// How many threads a decode loop may use by default: what this process can
-// actually run at once, not what the machine has.
+// How many threads a decode loop may use: what this process can actually
+// run at once, not what the machine has.
 #pragma once
 
 #include <string>
@@ -12,6 +12,12 @@ namespace wnl {
 // more threads than runnable CPUs make ggml's spinning workers wait out
 // each other's time slices, which costs far more than the threads add.
 int usable_cpus();
+
+// CPUs this process may run threads on at once: its CPU affinity, capped by
+// a cgroup CPU quota. More threads than this always share CPUs, so ggml's
+// spinning barriers collapse (the bound for `threads`; hyperthreads count,
+// unlike in usable_cpus()).
+int runnable_cpus();
 
 // The CPUs a cgroup v2 `cpu.max` line ("200000 100000", "max 100000")
 // allows, rounded up; 0 when it sets no limit or does not parse.

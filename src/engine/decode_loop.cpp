@@ -5,6 +5,7 @@
 #include "engine/decode_loop.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <limits>
 #include <new>
 #include <sstream>
@@ -52,6 +53,27 @@ static llama_flash_attn_type flash_attn_type(const std::string& s) {
     return LLAMA_FLASH_ATTN_TYPE_AUTO;
 }
 
+// More threads than the process can run at once make every ggml barrier
+// wait out other threads' time slices: a 2-CPU host running "threads": 8
+// decodes a hundred times slower. Configs are copied from bigger machines.
+static int within_cpus(const char* key, int asked, int cpus) {
+    if (asked <= cpus) return asked;
+    log(LogLevel::warn, "config", "more threads than usable CPUs; using the CPUs (threads_exact keeps the value)",
+        {{"key", key}, {"asked", asked}, {"used", cpus}});
+    return cpus;
+}
+
+// The governor narrows a loop's threads on a busy host; off for a model on
+// a GPU (its host threads mostly wait), with threads_exact, and with
+// WASI_NN_LLAMA_ADAPT_THREADS=0 (for comparison in bench/contention).
+static bool adapt_threads() {
+    static const bool on = [] {
+        const char* v = std::getenv("WASI_NN_LLAMA_ADAPT_THREADS");
+        return !(v && std::string(v) == "0");
+    }();
+    return on;
+}
+
 // What a KV state written by this loop is valid for (kv_file.h). The first
 // four fields are the model file's identity: hot swap's per-graph version
 // (file path, size, mtime, general.name) is the same thing and can be
@@ -77,7 +99,7 @@ static KvModelIdentity kv_identity_of(const ModelInfo& m, const LoopSettings& s,
 std::string LoopSettings::share_key() const {
     std::ostringstream k;
     k << n_slots << '|' << ctx_per_seq << '|' << n_batch << '|' << n_ubatch << '|' << threads << '|'
-      << threads_batch << '|' << flash_attn << '|' << cache_type_k << '|' << cache_type_v << '|'
+      << threads_batch << '|' << threads_exact << '|' << flash_attn << '|' << cache_type_k << '|' << cache_type_v << '|'
       << queue.capacity << '|' << queue.priority_enabled << queue.fair << '|' << queue.aging_ms << '|'
       << queue_warning_threshold << '|' << host_cache_bytes << '|' << max_cache_tokens << '|' << max_rss_bytes << '|'
       << ctx_limit << '|' << embedding << '|' << pooling;
@@ -112,8 +134,11 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
             {{"batch_size", s.n_batch}, {"max_concurrent", cp.n_seq_max}});
     }
     cp.n_ubatch = std::min(cp.n_batch, std::max<uint32_t>(1, s.n_ubatch));
+    const int32_t runnable = runnable_cpus();
     cp.n_threads = s.threads > 0 ? s.threads : hw;
+    if (!s.threads_exact) cp.n_threads = within_cpus("threads", cp.n_threads, runnable);
     cp.n_threads_batch = s.threads_batch > 0 ? s.threads_batch : cp.n_threads;
+    if (!s.threads_exact) cp.n_threads_batch = within_cpus("threads_batch", cp.n_threads_batch, runnable);
     cp.flash_attn_type = flash_attn_type(s.flash_attn);
     cp.type_k = cache_type(s.cache_type_k);
     cp.type_v = cache_type(s.cache_type_v);
@@ -141,7 +166,15 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
         return Status::missing_memory;
     }
     loop->threads_ = std::make_unique<LoopThreads>(loop->ctx_, cp.n_threads, cp.n_threads_batch);
-    if (!model->info().fully_offloaded && CpuArbiter::enabled()) loop->cpus_ = &CpuArbiter::shared();
+    const bool on_cpus = !model->info().fully_offloaded;
+    if (on_cpus && CpuArbiter::enabled()) loop->cpus_ = &CpuArbiter::shared();
+    const int widest = std::max(cp.n_threads, cp.n_threads_batch);
+    if (on_cpus && !s.threads_exact && widest > 1 && adapt_threads()) {
+        loop->governor_ = std::make_unique<ThreadGovernor>(widest);
+        loop->governed_ = loop->governor_->current();
+        loop->idle_cpus_ = std::make_unique<IdleCpus>();
+    }
+    loop->threads_exact_ = s.threads_exact;
     loop->model_ = std::move(model);
     loop->ctx_per_seq_ = llama_n_ctx_seq(loop->ctx_);
     loop->n_batch_ = llama_n_batch(loop->ctx_);
@@ -192,7 +225,8 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
     }
     log(LogLevel::info, "scheduler", "decode loop started",
         {{"model", loop->model_->info().name}, {"slots", cp.n_seq_max}, {"ctx_per_seq", loop->ctx_per_seq_},
-         {"n_batch", loop->n_batch_}, {"threads", cp.n_threads}});
+         {"n_batch", loop->n_batch_}, {"threads", cp.n_threads}, {"threads_batch", cp.n_threads_batch},
+         {"adapts_threads", loop->governor_ != nullptr}});
     *out = std::move(loop);
     return Status::ok;
 }
@@ -325,7 +359,13 @@ LoopSnapshot DecodeLoop::snapshot() const {
     s.n_slots = static_cast<uint32_t>(embedding_ ? embed_room() + busy_slots_ : slots_.size());
     s.threads = threads_->threads();
     s.threads_batch = threads_->threads_batch();
+    s.threads_exact = threads_exact_;
     s.shares_cpus = cpus_ != nullptr;
+    s.adapts_threads = governor_ != nullptr;
+    s.governed = governed_;
+    s.governor = governor_stats_;
+    s.last_step_threads = last_step_.width;
+    s.last_step_quiet = last_step_.quiet;
     s.busy_slots = static_cast<uint32_t>(busy_slots_);
     s.kv_cells_used = kv_used_;
     s.kv_cells_total = static_cast<uint64_t>(ctx_per_seq_) * slots_.size();
@@ -365,7 +405,10 @@ void DecodeLoop::run() {
                 cpus_->set_busy(false);  // other models' loops may widen again
                 marked_busy_ = false;
             }
-            while (!stopping_ && nothing()) cv_.wait(lock);
+            if (nothing()) {
+                sampling_idle_ = false;  // the CPUs this loop left idle say nothing of others
+                while (!stopping_ && nothing()) cv_.wait(lock);
+            }
             if (stopping_) return;
         }
         // The last line of defence: what a step throws that no narrower

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/cpu_arbiter.h"
+#include "engine/idle_cpus.h"
 #include "engine/loop_sampling.h"
 #include "engine/loop_stats.h"
 #include "engine/loop_slot.h"
@@ -26,6 +27,7 @@
 #include "engine/sampler.h"
 #include "engine/state_cache.h"
 #include "engine/stop_matcher.h"
+#include "engine/thread_governor.h"
 
 namespace wnl {
 
@@ -37,6 +39,9 @@ struct LoopSettings {
     uint32_t n_ubatch = 512;
     int32_t threads = 0;
     int32_t threads_batch = 0;
+    // Keep threads and threads_batch as asked, even above the usable CPUs,
+    // and never narrow them for a busy host (ThreadGovernor).
+    bool threads_exact = false;
     std::string flash_attn = "auto";
     std::string cache_type_k = "f16";
     std::string cache_type_v = "f16";
@@ -65,8 +70,14 @@ struct LoopSnapshot {
     size_t queue_capacity = 0;
     int32_t queue_warning_threshold = 0;
     uint32_t n_slots = 0;
-    int32_t threads = 0, threads_batch = 0;
+    int32_t threads = 0, threads_batch = 0;  // used: asked, or the default, within the CPUs
+    bool threads_exact = false;
     bool shares_cpus = false;  // takes turns with other models' loops (CpuArbiter)
+    bool adapts_threads = false;  // has a ThreadGovernor
+    ThreadChoice governed;  // the governor's current setting
+    GovernorStats governor;
+    int32_t last_step_threads = 0;  // threads the last llama_decode ran on
+    bool last_step_quiet = false;
     uint32_t busy_slots = 0;
     uint64_t kv_cells_used = 0;
     uint64_t kv_cells_total = 0;
@@ -176,7 +187,9 @@ private:
     void build_batch();
     // Runs llama_decode on the CPUs the arbiter grants; false when unloading.
     bool decode_batch(int32_t* rc);
-    void publish_step(double decode_ms, double wait_ms);
+    void publish_step(double decode_ms, double wait_ms, ThreadChoice ran);
+    // Tells the governor how the step went, and logs what it decided.
+    void govern(double decode_ms, bool as_chosen);
     // Every slot with logits in the batch: its token sampled, or its row
     // handed to the sampling thread.
     void sample_batch();
@@ -234,6 +247,12 @@ private:
     llama_context* ctx_ = nullptr;
     std::unique_ptr<LoopThreads> threads_;
     CpuArbiter* cpus_ = nullptr;  // null when the model runs on a GPU
+    std::unique_ptr<ThreadGovernor> governor_;  // loop thread only; null when not adapting
+    // Loop thread only: the idle-CPU hint the governor takes while narrowed.
+    std::unique_ptr<IdleCpus> idle_cpus_;
+    bool sampling_idle_ = false;
+    Clock::time_point idle_sampled_at_{};
+    bool threads_exact_ = false;
     bool marked_busy_ = false;  // told cpus_ this loop has work (loop thread only)
     llama_batch batch_{};
     uint32_t ctx_per_seq_ = 0;
@@ -247,6 +266,10 @@ private:
     std::unique_ptr<RequestQueue> queue_;  // guarded by mu_
     LoopStats stats_;  // guarded by mu_
     uint64_t kv_used_ = 0;  // guarded by mu_
+    // Guarded by mu_: copies of the governor's state, and the last step's threads.
+    ThreadChoice governed_{};
+    GovernorStats governor_stats_{};
+    ThreadChoice last_step_{};
     std::vector<std::string> resident_;  // guarded by mu_: session whose KV each slot holds
     uint64_t kv_bytes_per_cell_ = 0;
     std::vector<std::string> forget_;  // guarded by mu_

@@ -19,6 +19,10 @@ constexpr const char* kHostOnly[] = {
     "guest_paths",          // whether guests may name paths at all
     "file",                 // the log file: opened for writing
     "share_kv",             // whether tenants share KV prefixes
+    // More threads than the CPUs, never narrowed for a busy host: one
+    // guest's graph would make a loop other guests share (and the host's
+    // other work) collapse.
+    "threads_exact",
     "policy", "models", "ceilings",  // the policy's own sections
     // Durable sessions (docs/sessions.md): a directory written to, whose
     // sessions are whose in it, its disk bound and how hard it syncs.

@@ -72,27 +72,43 @@ void DecodeLoop::build_batch() {
 bool DecodeLoop::decode_batch(int32_t* rc) {
     const auto t_ask = Clock::now();
     auto t_decode = t_ask;
+    const int n_tokens = batch_.n_tokens;
+    const int wanted = threads_->wanted(n_tokens);
+    // Other processes may hold some of the CPUs: the governor says on how
+    // many threads (and how quietly) to run, the arbiter how many of those
+    // other models' loops leave this one.
+    const ThreadChoice chosen = governor_ ? governor_->choose(n_tokens, wanted) : ThreadChoice{wanted, false};
+    const int ask = std::min(wanted, chosen.width);
+    ThreadChoice ran{ask, chosen.quiet};
     {
         if (cpus_ && !marked_busy_) {
             cpus_->set_busy(true);
             marked_busy_ = true;
         }
-        CpuTurn turn(cpus_, threads_->wanted(batch_.n_tokens), abort_);
-        if (!turn.held()) return false;
-        threads_->use(turn.threads(), batch_.n_tokens);
+        CpuTurn turn(cpus_, ask, abort_);
+        if (!turn.held()) {
+            if (governor_) governor_->discard();
+            return false;
+        }
+        ran.width = turn.threads();
+        threads_->use(ran.width, n_tokens, ran.quiet);
         t_decode = Clock::now();
         *rc = llama_decode(ctx_, batch_);
         // Another model waits for the CPUs: park this pool's workers now
         // rather than let them poll on through its turn.
         if (cpus_ && cpus_->others_waiting()) threads_->park();
     }
-    publish_step(ms_between(t_decode, Clock::now()), ms_between(t_ask, t_decode));
+    const double decode_ms = ms_between(t_decode, Clock::now());
+    // A step the arbiter narrowed for another model's loop says nothing
+    // about the host.
+    if (governor_) govern(decode_ms, *rc == 0 && ran.width == ask);
+    publish_step(decode_ms, ms_between(t_ask, t_decode), ran);
     std::lock_guard<std::mutex> lock(mu_);
     return !stopping_;
 }
 
 // The step's figures and the KV each slot now holds, for status reports.
-void DecodeLoop::publish_step(double decode_ms, double wait_ms) {
+void DecodeLoop::publish_step(double decode_ms, double wait_ms, ThreadChoice ran) {
     int32_t busy = embed_batch_requests_;
     uint64_t used = 0;
     for (const auto& slot : slots_) {
@@ -103,6 +119,12 @@ void DecodeLoop::publish_step(double decode_ms, double wait_ms) {
     stats_.decode_call(batch_.n_tokens, busy, decode_ms);
     stats_.counters.cpu_wait_ms += wait_ms;
     kv_used_ = used;
+    last_step_ = ran;
+    last_step_.quiet = ran.quiet && ran.width > 1;
+    if (governor_) {
+        governed_ = governor_->current();
+        governor_stats_ = governor_->stats();
+    }
     for (size_t i = 0; i < slots_.size(); ++i) resident_[i] = slots_[i].cached.empty() ? "" : slots_[i].session;
 }
 

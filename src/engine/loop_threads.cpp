@@ -1,5 +1,6 @@
 #include "engine/loop_threads.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <system_error>
@@ -54,9 +55,9 @@ void LoopThreads::release() {
     if (current_) llama_detach_threadpool(ctx_);
     if (pool_) ggml_threadpool_free(pool_);
     if (pool_batch_) ggml_threadpool_free(pool_batch_);
-    for (auto& [n, pool] : narrow_) ggml_threadpool_free(pool);
+    for (auto& [key, e] : extra_) ggml_threadpool_free(e.pool);
     pool_ = pool_batch_ = current_ = current_batch_ = nullptr;
-    narrow_.clear();
+    extra_.clear();
 }
 
 void LoopThreads::attach(ggml_threadpool* pool, ggml_threadpool* pool_batch, int n, int n_batch) {
@@ -66,27 +67,48 @@ void LoopThreads::attach(ggml_threadpool* pool, ggml_threadpool* pool_batch, int
     current_batch_ = pool_batch;
 }
 
-void LoopThreads::use(int granted, int n_tokens) {
+ggml_threadpool* LoopThreads::extra_pool(int n, bool quiet) {
+    const auto key = std::make_pair(n, quiet);
+    if (auto it = extra_.find(key); it != extra_.end()) {
+        it->second.used = ++use_tick_;
+        return it->second.pool;
+    }
+    if (extra_.size() >= kMaxExtraPools) {
+        // The least recently used one goes; never the one attached now,
+        // which the CPU backend still points at until the next decode.
+        auto oldest = extra_.end();
+        for (auto it = extra_.begin(); it != extra_.end(); ++it) {
+            if (it->second.pool == current_) continue;
+            if (oldest == extra_.end() || it->second.used < oldest->second.used) oldest = it;
+        }
+        if (oldest != extra_.end()) {
+            ggml_threadpool_free(oldest->second.pool);
+            extra_.erase(oldest);
+        }
+    }
+    ggml_threadpool_params p = ggml_threadpool_params_default(n);
+    if (quiet) p.poll = 0;
+    ggml_threadpool* pool = threads_available(n) ? ggml_threadpool_new(&p) : nullptr;
+    if (pool) extra_[key] = {pool, ++use_tick_};
+    return pool;
+}
+
+void LoopThreads::use(int granted, int n_tokens, bool quiet) {
     if (!pool_) return;  // no pool could be made: llama.cpp's own threads
-    if (granted >= wanted(n_tokens)) {
+    const int n = std::max(1, std::min(granted, wanted(n_tokens)));
+    quiet = quiet && n > 1;  // one thread has no workers to poll
+    if (n == wanted(n_tokens) && !quiet) {
         if (current_ != pool_) {
             park();
             attach(pool_, pool_batch_, threads_, threads_batch_);
         }
         return;
     }
-    ggml_threadpool*& narrow = narrow_[granted];
-    if (!narrow) {
-        ggml_threadpool_params p = ggml_threadpool_params_default(granted);
-        if (threads_available(granted)) narrow = ggml_threadpool_new(&p);
-        if (!narrow) {
-            narrow_.erase(granted);
-            return;
-        }
-    }
-    if (current_ != narrow) {
+    ggml_threadpool* pool = extra_pool(n, quiet);
+    if (!pool) return;  // keeps what is attached
+    if (current_ != pool) {
         park();
-        attach(narrow, nullptr, granted, granted);
+        attach(pool, nullptr, n, n);
     }
 }
 

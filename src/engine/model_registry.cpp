@@ -44,6 +44,7 @@ LoopSettings loop_settings_from(const Config& cfg) {
     s.n_ubatch = cfg.model.ubatch_size;
     s.threads = cfg.model.threads;
     s.threads_batch = cfg.model.threads_batch;
+    s.threads_exact = cfg.backend.threads_exact;
     s.flash_attn = cfg.model.flash_attn;
     s.cache_type_k = cfg.model.cache_type_k;
     s.cache_type_v = cfg.model.cache_type_v;

@@ -123,6 +123,7 @@ TEST(PolicyWamr, GuestHostOnlyKeysAreRefused) {
         {"file", "{\"logging\":{\"file\":\"/tmp/wnl-guest-log.txt\"}}"},
         {"file", "{\"log-file\":\"/tmp/wnl-guest-log.txt\"}"},
         {"share_kv", "{\"share_kv\":\"process\"}"},
+        {"threads_exact", "{\"threads_exact\":true}"},
         {"chat_template", "{\"chat_template\":\"{% for m in messages %}{{ m.content }}{% endfor %}\"}"},
         {"policy", "{\"policy\":{\"models\":{}}}"},
         {"models", "{\"models\":{\"x\":\"/etc/passwd\"}}"},

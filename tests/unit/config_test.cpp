@@ -49,6 +49,7 @@ std::string describe(const Config& c) {
       << b.queue_size << ' ' << b.default_task_timeout_ms << ' ' << b.priority_scheduling_enabled << ' '
       << b.fair_scheduling_enabled << ' ' << b.queue_warning_threshold << ' ' << b.queue_reject_threshold << ' ';
     list(b.model_dirs);
+    o << ' ' << b.threads_exact;
     o << ' ' << (b.guest_paths ? static_cast<int>(*b.guest_paths) : -1) << ' ' << b.share_kv_process << ' ' << b.policy
       << ' ' << m.ctx_limit;
     o << ' ' << b.session_store << ' ' << b.session_namespace << ' ' << b.session_store_bytes << ' '
@@ -301,7 +302,7 @@ TEST(Config, EveryFieldByItsOwnName) {
       "host_cache_bytes":5000000000,
       "max_sessions":9,"idle_timeout_ms":0,"auto_cleanup":false,"max_concurrent":256,"queue_size":0,
       "default_task_timeout_ms":30000,"priority_scheduling_enabled":false,"fair_scheduling_enabled":false,
-      "queue_warning_threshold":10,"queue_reject_threshold":20,"model_dirs":"/srv/models",
+      "queue_warning_threshold":10,"queue_reject_threshold":20,"model_dirs":"/srv/models","threads_exact":true,
       "level":"none","file":"/var/log/wnl.log","json":true,"components":"model, queue ,,sched",
       "llama_log":true,"llama_debug_log":false,"stream_stdout":true,
       "priority":"low","timeout_ms":1234
@@ -374,6 +375,7 @@ TEST(Config, EveryFieldByItsOwnName) {
     EXPECT_EQ(b.queue_warning_threshold, 10);
     EXPECT_EQ(b.queue_reject_threshold, 20);
     EXPECT_EQ(b.model_dirs, std::vector<std::string>{"/srv/models"});
+    EXPECT_TRUE(b.threads_exact);
     const auto& l = c.logging;
     EXPECT_EQ(l.level, LogLevel::none);
     EXPECT_EQ(l.file, "/var/log/wnl.log");

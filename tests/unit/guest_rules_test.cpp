@@ -27,6 +27,8 @@ TEST(GuestRules, HostOnlyKeysAreRefusedForGuestsOnly) {
         {"file", R"({"logging":{"file":"/tmp/x.log"}})"},
         {"file", R"({"log_file":"/tmp/x.log"})"},
         {"share_kv", R"({"share_kv":"process"})"},
+        {"threads_exact", R"({"threads_exact":true})"},
+        {"threads_exact", R"({"backend":{"threads-exact":false}})"},
         {"policy", R"({"policy":{}})"},
         {"models", R"({"models":{}})"},
         {"ceilings", R"({"ceilings":{}})"},
