@@ -146,6 +146,14 @@ WASI_NN_LLAMA_API wasi_nn_error get_output(void *ctx, graph_execution_context ex
                                            uint32_t *out_size);
 
 /* ---- extensions ---- */
+/* With a session store in the host's backend config ("session_store",
+ * "session_namespace", "session_store_bytes", "session_sync"; host-only,
+ * docs/sessions.md), a named session's turns are in the store before
+ * compute or fini_single returns success, and
+ * init_execution_context_with_session_id continues a session a previous
+ * process left (its history, and its KV state from disk). A directory
+ * another process holds is busy; one that cannot be used, or a turn that
+ * could not be stored, is runtime_error. */
 WASI_NN_LLAMA_API wasi_nn_error init_backend_with_config(void **ctx, const char *config,
                                                          uint32_t config_len);
 WASI_NN_LLAMA_API wasi_nn_error init_execution_context_with_session_id(

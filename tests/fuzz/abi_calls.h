@@ -61,6 +61,10 @@ typedef struct {
     int (*compute_single)(void* ctx, uint32_t exec);
     int (*get_output_single)(void* ctx, uint32_t exec, uint32_t index, uint8_t* out, uint32_t* out_size);
     int (*fini_single)(void* ctx, uint32_t exec);
+    /* The host's hot swap (docs/models.md): not a guest's call, but its name
+     * and config are read as a guest's load is. */
+    int (*swap_graph)(void* ctx, uint32_t g, const char* name, uint32_t len, const char* cfg, uint32_t cfg_len);
+    int (*reload_aliases)(void* ctx);
 } fuzz_abi;
 
 #ifdef __cplusplus

@@ -70,6 +70,10 @@ static int l_get_output_single(void* ctx, uint32_t exec, uint32_t index, uint8_t
     return get_output_single(ctx, exec, index, out, out_size);
 }
 static int l_fini_single(void* ctx, uint32_t exec) { return fini_single(ctx, exec); }
+static int l_swap_graph(void* ctx, uint32_t g, const char* name, uint32_t len, const char* cfg, uint32_t cfg_len) {
+    return swap_graph(ctx, g, name, len, cfg, cfg_len);
+}
+static int l_reload_aliases(void* ctx) { return reload_aliases(ctx); }
 
 const fuzz_abi fuzz_legacy_abi = {
     "legacy", 1, 1,
@@ -78,4 +82,5 @@ const fuzz_abi fuzz_legacy_abi = {
     l_init_backend, l_init_backend_with_config, l_deinit_backend, l_load, l_load_by_name,
     l_load_by_name_with_config, l_unload, l_init_exec, l_init_exec_session, l_close_exec, l_set_input, l_compute,
     l_get_output, l_run_inference, l_status, l_compute_single, l_get_output_single, l_fini_single,
+    l_swap_graph, l_reload_aliases,
 };

@@ -70,6 +70,10 @@ static int w_get_output_single(void* ctx, uint32_t exec, uint32_t index, uint8_t
     return get_output_single(ctx, exec, index, out, out_size);
 }
 static int w_fini_single(void* ctx, uint32_t exec) { return fini_single(ctx, exec); }
+static int w_swap_graph(void* ctx, uint32_t g, const char* name, uint32_t len, const char* cfg, uint32_t cfg_len) {
+    return swap_graph(ctx, g, name, len, cfg, cfg_len);
+}
+static int w_reload_aliases(void* ctx) { return reload_aliases(ctx); }
 
 const fuzz_abi fuzz_wamr_abi = {
     "wamr", 0, 0,
@@ -78,4 +82,5 @@ const fuzz_abi fuzz_wamr_abi = {
     w_init_backend, w_init_backend_with_config, w_deinit_backend, w_load, w_load_by_name,
     w_load_by_name_with_config, w_unload, w_init_exec, w_init_exec_session, w_close_exec, w_set_input, w_compute,
     w_get_output, w_run_inference, w_status, w_compute_single, w_get_output_single, w_fini_single,
+    w_swap_graph, w_reload_aliases,
 };

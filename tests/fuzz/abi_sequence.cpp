@@ -11,7 +11,9 @@
 // dictionary of the real keys and values (sections, hyphens, aliases,
 // wrong types, out-of-range values) or raw bytes. Models come from
 // ../shared/models: stories260K (and llama-2-tiny-random, the v1 GGUF that
-// is refused, missing and non-GGUF files), by name or as bytes.
+// is refused, missing and non-GGUF files), by name or as bytes; the host's
+// swap_graph (with a guest's kind of name and config, "force" at times) and
+// reload_aliases come between a guest's calls, on live graphs mostly.
 //
 // Checked on every call: the return code is one of the ABI's codes; a call
 // on a stale, NULL or random context never succeeds; output never exceeds
@@ -120,6 +122,8 @@ struct KeyValues {
 const std::vector<KeyValues>& request_keys() {
     static const std::vector<KeyValues> k = {
         {"temp", {"0", "0.0", "0.8", "1.5", "-1", "\"hot\"", "1e39"}},
+        {"embd_normalize", {"-1", "0", "2", "1001"}},
+        {"truncate", {"true", "false"}},
         {"top_k", {"0", "1", "40", "-5", "100000"}},
         {"top_p", {"0", "0.5", "1", "1.5"}},
         {"min_p", {"0", "0.05", "1"}},
@@ -199,6 +203,12 @@ const std::vector<KeyValues>& model_keys() {
         {"max_tokens", {"4", "16", "-1"}},
         {"temp", {"0", "0.8"}},
         {"stop", {"\"\\n\""}},
+        // Embedding graphs (docs/embeddings.md), on the decoder model here.
+        {"embedding", {"true", "false", "1"}},
+        {"reranking", {"true", "false"}},
+        {"pooling_type", {"\"mean\"", "\"cls\"", "\"last\"", "\"none\"", "\"rank\"", "7", "-2", "\"bogus\""}},
+        {"embd_normalize", {"-1", "0", "1", "2", "1000", "1001"}},
+        {"truncate", {"true", "false"}},
     };
     return k;
 }
@@ -648,7 +658,8 @@ private:
             case 14: op_status(); break;
             case 15: case 16: op_compute_single(); break;
             case 17: op_get_output_single(); break;
-            default: op_fini_single(); break;
+            case 18: op_fini_single(); break;
+            default: op_swap(); break;
         }
     }
 
@@ -707,6 +718,23 @@ private:
         expect_refused("deinit_backend", c, rc);
     }
 
+    // A load by name (or a swap) on live context c with config doc: within
+    // the harness's bounds and not a skipped known hole, and counted. *cfg:
+    // the settings the graph would load with.
+    bool name_load_allowed(const CtxPick& c, const std::string& doc, Config* cfg) {
+        Config settings = ctxs_[c.index].cfg;
+        if (apply(doc, ConfigScope::model, &settings)) {
+            if (name_loads_ >= kMaxNameLoads || !load_in_bounds(settings)) {
+                skip(skip_load);
+                return false;
+            }
+            if (fuzz::skip_hole(fuzz::load_hole(settings))) return false;
+        }
+        name_loads_++;
+        if (cfg) *cfg = std::move(settings);
+        return true;
+    }
+
     void op_load_by_name() {
         CtxPick c = pick_ctx();
         const std::string& name = g->names[in_.ConsumeIntegralInRange<size_t>(0, g->names.size() - 1)];
@@ -723,18 +751,7 @@ private:
         std::string doc = with_config ? make_doc(in_, model_keys(), "") : "";
         const bool null_cfg = doc.empty() && in_.ConsumeBool();
         const bool null_out = in_.ConsumeIntegralInRange(0, 31) == 0;
-        if (c.index >= 0) {
-            // The settings the graph would load with.
-            Config cfg = ctxs_[c.index].cfg;
-            if (apply(doc, ConfigScope::model, &cfg)) {
-                if (name_loads_ >= kMaxNameLoads || !load_in_bounds(cfg)) {
-                    skip(skip_load);
-                    return;
-                }
-                if (fuzz::skip_hole(fuzz::load_hole(cfg))) return;
-            }
-            name_loads_++;
-        }
+        if (c.index >= 0 && !name_load_allowed(c, doc, nullptr)) return;
         uint32_t gid = UINT32_MAX;
         int rc = with_config ? A.load_by_name_with_config(c.h, name_ptr, len, null_cfg ? nullptr : doc.c_str(),
                                                           static_cast<uint32_t>(doc.size()), null_out ? nullptr : &gid)
@@ -813,6 +830,44 @@ private:
             }
             CHECK(known, "unload succeeded on a graph that is not loaded");
         }
+    }
+
+    // The host's hot swap, with a guest's kind of name and config (plus
+    // "force" at times), mostly on a live graph while its requests run;
+    // sometimes reload_aliases, which without a policy swaps nothing.
+    void op_swap() {
+        CtxPick c = pick_ctx();
+        if (in_.ConsumeIntegralInRange(0, 5) == 0) {
+            int rc = checked("reload_aliases", A.reload_aliases(c.h));
+            expect_refused("reload_aliases", c, rc);
+            return;
+        }
+        uint32_t gid = pick_graph(c);
+        const std::string& name = g->names[in_.ConsumeIntegralInRange<size_t>(0, g->names.size() - 1)];
+        std::string path = name.empty() ? in_.ConsumeRandomLengthString(128) : name;
+        const uint32_t len = in_.ConsumeIntegralInRange(0, 7) == 0 ? 0 : static_cast<uint32_t>(path.size());
+        const char* name_ptr = in_.ConsumeIntegralInRange(0, 31) == 0 ? nullptr : path.c_str();
+        std::string doc = in_.ConsumeIntegralInRange(0, 3) != 0 ? make_doc(in_, model_keys(), "") : "";
+        std::string sent = doc;
+        if (in_.ConsumeIntegralInRange(0, 3) == 0 && sent.size() >= 2 && sent.front() == '{') {
+            sent.insert(1, sent == "{}" ? "\"force\":true" : "\"force\":true,");
+        }
+        const bool null_cfg = sent.empty() && in_.ConsumeBool();
+        GraphRec* known = nullptr;
+        Config cfg;
+        if (c.index >= 0) {
+            for (auto& gr : ctxs_[c.index].graphs) {
+                if (gr.id == gid && gr.live) known = &gr;
+            }
+            // A swap loads a model as a load does: the same bounds.
+            if (!name_load_allowed(c, doc, &cfg)) return;
+        }
+        int rc = checked("swap_graph", A.swap_graph(c.h, gid, name_ptr, len, null_cfg ? nullptr : sent.c_str(),
+                                                   static_cast<uint32_t>(sent.size())));
+        expect_refused("swap_graph", c, rc);
+        if (rc != A.success || c.index < 0) return;
+        CHECK(known != nullptr, "swap_graph succeeded on a graph that is not loaded");
+        known->cfg = cfg;
     }
 
     void add_exec(const CtxPick& c, uint32_t id, std::vector<Config> cfgs) {

@@ -11,7 +11,7 @@ its input: keep it in step with stop_fuzzer.cpp, prompt_fuzzer.cpp and
 abi_sequence.cpp). A seed that drifts out of step still is a valid input,
 only a less useful one.
 
-The configuration keys in config.dict are read from src/engine/config.cpp,
+The configuration keys in config.dict are read from src/engine/config_keys.cpp,
 so running this again after adding a key keeps the dictionary complete.
 
     tests/fuzz/make_seeds.py        # rewrites tests/fuzz/corpus/* and *.dict
@@ -343,6 +343,29 @@ class Program:
         self.w.int(0, 15, 1)
         self.w.int(0, 31, 1)
 
+    def swap(self, name_index=0, doc=None, force=False):
+        self.op(19)
+        self.ctx()
+        self.w.int(0, 5, 1)  # swap_graph, not reload_aliases
+        self.w.int(0, 3, 1)
+        self.w.int(0, self.graphs - 1, self.graphs - 1)
+        self.w.int(0, 11, name_index)
+        self.w.int(0, 7, 7)
+        self.w.int(0, 31, 1)
+        if doc is None:
+            self.w.int(0, 3, 0)
+            self.w.int(0, 3, 1)
+            self.w.bool(False)  # no config: NULL or not
+        else:
+            self.w.int(0, 3, 1)
+            self.raw_doc(doc)
+            self.w.int(0, 3, 0 if force else 1)
+
+    def reload_aliases(self):
+        self.op(19)
+        self.ctx()
+        self.w.int(0, 5, 0)
+
     def fini_single(self):
         self.op(18)
         self.ctx()
@@ -438,6 +461,38 @@ def abi_seeds():
     p.compute()
     seeds["load_bytes"] = p
 
+    p = Program()  # hot swap while a stream runs: same model, another (refused, then forced), reload
+    p.init(BACKEND)
+    p.load_by_name()
+    p.init_session(0)
+    p.set_prompt()
+    p.set_options(GREEDY)
+    p.compute_single(2)
+    p.swap(0, json.dumps({"max_tokens": 4}))
+    p.get_output_single(0)
+    p.fini_single()
+    p.swap(3)  # llama-2-tiny-random: another vocabulary, refused
+    p.swap(3, "{}", force=True)
+    p.set_prompt(1)
+    p.compute()
+    p.get_output(0)
+    p.reload_aliases()
+    p.status(0)
+    seeds["swap"] = p
+
+    p = Program()  # an embedding graph: compute, both outputs, run_inference, status
+    p.init(BACKEND)
+    p.load_by_name(0, json.dumps({"embedding": True, "pooling_type": "mean"}))
+    p.init_exec()
+    p.set_prompt()
+    p.compute()
+    p.get_output(0)
+    p.get_output(1)
+    p.run_inference(json.dumps({"embd_normalize": 0}), prompt=8)
+    p.compute_single(2)  # streaming generates text: refused on an embedding graph
+    p.status(0)
+    seeds["embedding"] = p
+
     # The known holes (known_holes.h): skipped while they are, found at once
     # when the skip is turned off.
     for name, doc in (("hole_llguidance", {"max_tokens": 2, "grammar": "%llguidance {}\nstart: \"a\""}),
@@ -480,7 +535,7 @@ def write_dict(name, header, values):
 
 
 def dictionaries():
-    src = open(os.path.join(HERE, "..", "..", "src", "engine", "config.cpp")).read()
+    src = open(os.path.join(HERE, "..", "..", "src", "engine", "config_keys.cpp")).read()
     keys = sorted(set(re.findall(r'\{"([a-z_]+)", \{Group::', src)))
     keys += sorted(set(a for a, _ in re.findall(r'\{"([a-z_]+)", "([a-z_]+)"\},', src)))
     values = []
@@ -498,7 +553,7 @@ def dictionaries():
                '"root ::= \\"a\\""', '"%llguidance"', '{"type":"string"}', '{"2":false}', '[[2,false]]', '"3,1"',
                '"3/1"']
     write_dict("config.dict", ["libFuzzer dictionary for fuzz_config and the ABI-sequence harnesses: every",
-                               "configuration key of src/engine/config.cpp with its aliases and hyphenated",
+                               "configuration key of src/engine/config_keys.cpp with its aliases and hyphenated",
                                "spellings, the section names, JSON tokens and values. Written by make_seeds.py."],
                values)
     write_dict("stop.dict", ["libFuzzer dictionary for fuzz_stop: UTF-8 lead and continuation bytes,",
