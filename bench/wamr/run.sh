@@ -5,12 +5,17 @@
 # (examples/host/many_instances.c, WAMR 2.4.5's embedding API and wasi-nn
 # host, our libwasi_nn_llamacpp.so), against the same N instances run one
 # after another in the same process. Same generated 135M q8_0 model, same
-# prompts and replies (checked: every instance's replies are the same both
-# ways), interleaved in the same run.
+# prompts (checked: every guest turn served, the same tokens counted by the
+# loop and the guests, one served model), interleaved in the same run. The
+# replies' text is compared and reported, not required equal: on random
+# weights the logits are nearly flat, and a decode of N sequences sums the
+# same products in another order than a decode of one, so greedy text can
+# part after some tokens (on stories260K it does not: CI's wamr.many_instances
+# holds the text equal with --check).
 #
 #   bench/wamr/run.sh [-N 8] [-n 64] [-t 2] [-r 5] [--build DIR] [--model GGUF]
 #
-# Each round is one many_instances process (-n N -r 1 --check): instance i
+# Each round is one many_instances process (-n N -r 1 --check-counts): instance i
 # chats 3 turns (its own opening line, then two follow-ups), at most G
 # tokens per reply, greedy, chatml template, one graph config for all with
 # max_concurrent N and T threads; the process runs the N instances together
@@ -87,7 +92,7 @@ while ((clean < R && attempts < R * 4)); do
   wait_quiet
   order=()
   ((i % 2)) || order=(--sequential-first)
-  if measure "$OUT/round-$i.jsonl" "$HOST" --check -n "$N" -r 1 "${order[@]}" --config "$CONFIG" \
+  if measure "$OUT/round-$i.jsonl" "$HOST" --check-counts -n "$N" -r 1 "${order[@]}" --config "$CONFIG" \
       "$GUEST" "$MODEL"; then
     clean=$i
     log "round $i/$R done"
@@ -129,9 +134,13 @@ for k, name in (("concurrent", f"{N} instances at once"), ("sequential", f"{N} i
     print(f"| {name} | {med(k, 'tokens_per_s'):.2f} | {med(k, 'wall_ms'):.0f} | "
           f"{med(k, 'generated_tokens'):.0f} | {med(k, 'avg_busy_slots'):.2f} |")
 print()
+# A round's first run is its own reference; its second says whether they matched.
+same = sum(1 for i in range(R) if runs["concurrent"][i]["replies_equal"] and runs["sequential"][i]["replies_equal"])
 print(f"at once / one after another: {together / alone if alone else 0:.3f}x "
-      f"(replies identical both ways in every round; graphs_sharing {runs['concurrent'][0]['graphs_sharing']:.0f}: "
-      f"one model and one decode loop for all {N} instances)")
+      f"(graphs_sharing {runs['concurrent'][0]['graphs_sharing']:.0f}: one model and one decode loop for all {N} "
+      f"instances; every guest turn served, generated tokens = the guests' output_tokens; replies the same both "
+      f"ways in {same} of {R} rounds: greedy text on random weights can part between a batch "
+      f"of {N} and a batch of 1, bench/wamr/run.sh says why)")
 print("per round t/s, at once:", " ".join(f"{r['tokens_per_s']:.2f}" for r in runs["concurrent"]))
 print("per round t/s, one after another:", " ".join(f"{r['tokens_per_s']:.2f}" for r in runs["sequential"]))
 EOF

@@ -42,7 +42,12 @@
  * --check exits 1 unless every instance's replies are the same in every
  * run (together and alone), graphs_sharing is N + 1, the token and request
  * counts match, the one-after-another runs average exactly 1 busy slot and
- * the concurrent runs more than 1.
+ * the concurrent runs more than 1. --check-counts holds runs to all of that
+ * but the replies' text, which it only reports ("equal" in each run's
+ * line): on a model with random weights the logits are nearly flat, and a
+ * decode of 8 sequences sums the same products in another order than a
+ * decode of one (llama.cpp's CPU matrix product for several columns is not
+ * its dot product for one), so greedy text can part after some tokens.
  *
  * Build: CMake, with -DWASI_NN_LLAMA_WAMR_DIR=$(scripts/wamr.sh | tail -1);
  * run with libwasi_nn_llamacpp.so on LD_LIBRARY_PATH, as for iwasm
@@ -502,7 +507,7 @@ usage(void)
 {
     fprintf(stderr,
             "usage: many_instances [-n N] [-r ROUNDS] [--config JSON] "
-            "[--log-level LEVEL] [--check]\n"
+            "[--log-level LEVEL] [--check | --check-counts]\n"
             "                      [--sequential-first]\n"
             "                      GUEST.wasm MODEL [MESSAGE...]\n");
 }
@@ -511,7 +516,7 @@ int
 main(int argc, char **argv)
 {
     int n = 8, rounds = 1, argi = 1, failures = 0;
-    bool check = false, sequential_first = false;
+    bool check = false, check_text = false, sequential_first = false;
     const char *config = NULL, *log_level = "warn";
     char default_config[256], error[256];
     static char *default_messages[] = { (char *)"What happened next?",
@@ -535,6 +540,8 @@ main(int argc, char **argv)
         else if (!strcmp(argv[argi], "--log-level") && argi + 1 < argc)
             log_level = argv[++argi];
         else if (!strcmp(argv[argi], "--check"))
+            check = check_text = true;
+        else if (!strcmp(argv[argi], "--check-counts"))
             check = true;
         else if (!strcmp(argv[argi], "--sequential-first"))
             sequential_first = true;
@@ -609,7 +616,8 @@ main(int argc, char **argv)
                 }
                 if (strcmp(first[i].replies, cur[i].replies) != 0) {
                     equal = false;
-                    fprintf(stderr,
+                    if (check_text || !check)
+                        fprintf(stderr,
                             "many_instances: instance %d replied differently "
                             "(%s, round %d):\n  first: %s\n  now:   %s\n",
                             i, concurrent ? "concurrent" : "sequential",
@@ -637,7 +645,7 @@ main(int argc, char **argv)
                 continue;
             /* What --check holds every run to (see the comment on top). */
             const char *why = NULL;
-            if (!equal)
+            if (!equal && check_text)
                 why = "replies differ from the first run";
             else if (r.model_graphs != 1 || r.graphs_sharing != n + 1)
                 why = "the instances' graphs are not all on the observer's "
