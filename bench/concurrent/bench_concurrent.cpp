@@ -343,12 +343,15 @@ int main(int argc, char** argv) {
         return 1;
     }
     // llama-batched-bench's context for -c N*(P+G) -b B -ub UB -npl N with
-    // non-unified KV: N sequences of P+G cells each, f16 KV.
+    // non-unified KV: N sequences of P+G cells each, f16 KV. prefill_chunk 0:
+    // each prompt whole in the call that admits it, as both reference tools
+    // do, which the step count k above relies on (the decode phase measured
+    // is the same with chunks: N tokens a step, no prompt).
     char model_cfg[1024];
     std::snprintf(model_cfg, sizeof model_cfg,
                   "{\"threads\":%d,\"threads_batch\":%d,\"ctx_size\":%d,\"batch_size\":%d,\"ubatch_size\":%d,"
                   "\"flash_attn\":\"%s\",\"cache_type_k\":\"f16\",\"cache_type_v\":\"f16\",\"max_concurrent\":%d,"
-                  "\"mode\":\"completion\",\"context_shifting\":false,\"cache_prompt\":false,"
+                  "\"mode\":\"completion\",\"context_shifting\":false,\"cache_prompt\":false,\"prefill_chunk\":0,"
                   "\"temp\":0,\"ignore_eos\":true,\"max_tokens\":%d}",
                   o.t, o.t, o.ctx, o.b, o.ub, o.fa.c_str(), o.n_par, o.n);
     graph g = 0;

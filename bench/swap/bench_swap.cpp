@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
     if (argc < 4) {
         std::fprintf(stderr,
                      "usage: %s LIB A B [-c 8] [-n 64] [-t 2] [--before 30] [--after 30] [--window 60] "
-                     "[--no-swap]\n",
+                     "[--no-swap] [--config '\"key\":value,...']\n",
                      kProg);
         return 2;
     }
@@ -133,6 +133,7 @@ int main(int argc, char** argv) {
     int clients = 8, n_predict = 64, threads = 2;
     double before_s = 30, after_s = 30, window_s = 60;
     bool swap = true;
+    std::string extra;  // more host-config keys, e.g. "\"prefill_chunk\":0"
     for (int i = 4; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : "0"; };
@@ -143,6 +144,7 @@ int main(int argc, char** argv) {
         else if (a == "--after") after_s = std::atof(next());
         else if (a == "--window") window_s = std::atof(next());
         else if (a == "--no-swap") swap = false;
+        else if (a == "--config") extra = next();
         else {
             std::fprintf(stderr, "%s: unknown argument %s\n", kProg, a.c_str());
             return 2;
@@ -151,7 +153,8 @@ int main(int argc, char** argv) {
     Api api;
     if (!load(lib, &api)) return 1;
     const std::string host = "{\"logging\":{\"level\":\"error\"},\"max_concurrent\":" + std::to_string(clients) +
-                             ",\"threads\":" + std::to_string(threads) + ",\"ctx_size\":512,\"max_sessions\":1024}";
+                             ",\"threads\":" + std::to_string(threads) + ",\"ctx_size\":512,\"max_sessions\":1024" +
+                             (extra.empty() ? "" : "," + extra) + "}";
     void* ctx = nullptr;
     if (api.base.init_backend_with_config(&ctx, host.data(), static_cast<uint32_t>(host.size())) != success) {
         std::fprintf(stderr, "%s: init_backend_with_config failed\n", kProg);

@@ -4,11 +4,12 @@
 # 42) is swapped for a second one (seed 7, same vocabulary) with swap_graph.
 # Rounds alternate a run with the swap and one without (the reference).
 #
-#   bench/swap/run.sh [-c 8] [-n 64] [-t 2] [-w 60] [-r 3] [--preset 135m] [--build DIR]
+#   bench/swap/run.sh [-c 8] [-n 64] [-t 2] [-w 60] [-r 3] [--preset 135m] [--build DIR] [--config KEYS]
 #
 # -w is the window (seconds) centred on the swap whose throughput is
 # compared; traffic runs w/2 + 15 s before and after it. --preset tiny
-# makes two small models instead (a smoke run). Prints the medians: the
+# makes two small models instead (a smoke run). --config adds host-config
+# keys ('"prefill_chunk":0': a whole batch of prompt per step). Prints the medians: the
 # stall (the longest gap between served tokens from the swap's start to 5 s
 # after its end) against one decode step plus the new model's first
 # prefill, and the window's tokens/s with and without the swap.
@@ -16,7 +17,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-C=8 N=64 T=2 W=60 R=3 PRESET=135m
+C=8 N=64 T=2 W=60 R=3 PRESET=135m EXTRA=""
 BUILD=${BUILD_DIR:-$ROOT/build}
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -27,7 +28,8 @@ while [ $# -gt 0 ]; do
     -r) R=$2; shift 2 ;;
     --preset) PRESET=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --config) EXTRA=$2; shift 2 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -56,7 +58,7 @@ for i in $(seq 1 "$R"); do
   if ((i % 2)); then order="swap no-swap"; else order="no-swap swap"; fi
   for kind in $order; do
     flag=""; [ "$kind" = no-swap ] && flag=--no-swap
-    "$BENCH" "$LIB" "$A" "$B" -c "$C" -n "$N" -t "$T" --before "$SIDE" --after "$SIDE" --window "$W" $flag \
+    "$BENCH" "$LIB" "$A" "$B" -c "$C" -n "$N" -t "$T" --before "$SIDE" --after "$SIDE" --window "$W" $flag ${EXTRA:+--config "$EXTRA"} \
       >"$OUT/$kind-$i.json" || { cat "$OUT/$kind-$i.json" >&2; echo "run.sh: $kind round $i failed" >&2; exit 1; }
     log "round $i $kind: $(cat "$OUT/$kind-$i.json")"
   done

@@ -77,6 +77,8 @@ ordered_json performance_json(const GraphView& v) {
                                ? static_cast<double>(c.batch_slots) / static_cast<double>(c.decode_calls * s.n_slots)
                                : 0.0;
     j["avg_batch_tokens"] = c.decode_calls ? static_cast<double>(c.batch_tokens) / c.decode_calls : 0.0;
+    j["max_batch_tokens"] = c.max_batch_tokens;
+    j["prefill_chunk"] = s.prefill_chunk;
     j["decode_busy_ms"] = c.busy_ms;
     j["threads"] = s.threads;
     j["threads_batch"] = s.threads_batch;

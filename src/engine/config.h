@@ -37,6 +37,7 @@ struct ModelConfig {
     uint32_t ctx_limit = 0;  // a guest's ceiling on ctx_size 0 (auto); 0 = none
     uint32_t batch_size = 512;
     uint32_t ubatch_size = 512;
+    uint32_t prefill_chunk = 64;  // prompt tokens per step beside other requests; 0 = batch_size
     int32_t threads = 0;  // 0 = number of cores
     int32_t threads_batch = 0;  // 0 = same as threads
     bool use_mmap = true;

@@ -135,6 +135,7 @@ const std::unordered_map<std::string, Setting>& settings() {
         {"ctx_size", {Group::model, [](C& c, V v) { c.model.ctx_size = static_cast<uint32_t>(v.integer(0, 1 << 20)); }}},
         {"batch_size", {Group::model, [](C& c, V v) { c.model.batch_size = static_cast<uint32_t>(v.integer(1, 1 << 20)); }}},
         {"ubatch_size", {Group::model, [](C& c, V v) { c.model.ubatch_size = static_cast<uint32_t>(v.integer(1, 1 << 20)); }}},
+        {"prefill_chunk", {Group::model, [](C& c, V v) { c.model.prefill_chunk = static_cast<uint32_t>(v.integer(0, 1 << 20)); }}},
         // -1 is llama.cpp's spelling of "auto"; we keep one spelling, 0.
         {"threads", {Group::model, [](C& c, V v) { c.model.threads = std::max(0, v.int32(-1, 1024)); }}},
         {"threads_batch", {Group::model, [](C& c, V v) { c.model.threads_batch = std::max(0, v.int32(-1, 1024)); }}},

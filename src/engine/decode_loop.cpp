@@ -98,7 +98,7 @@ static KvModelIdentity kv_identity_of(const ModelInfo& m, const LoopSettings& s,
 
 std::string LoopSettings::share_key() const {
     std::ostringstream k;
-    k << n_slots << '|' << ctx_per_seq << '|' << n_batch << '|' << n_ubatch << '|' << threads << '|'
+    k << n_slots << '|' << ctx_per_seq << '|' << n_batch << '|' << n_ubatch << '|' << prefill_chunk << '|' << threads << '|'
       << threads_batch << '|' << threads_exact << '|' << flash_attn << '|' << cache_type_k << '|' << cache_type_v << '|'
       << queue.capacity << '|' << queue.priority_enabled << queue.fair << '|' << queue.aging_ms << '|'
       << queue_warning_threshold << '|' << host_cache_bytes << '|' << max_cache_tokens << '|' << max_rss_bytes << '|'
@@ -178,6 +178,7 @@ Status DecodeLoop::create(std::shared_ptr<Model> model, const LoopSettings& s,
     loop->model_ = std::move(model);
     loop->ctx_per_seq_ = llama_n_ctx_seq(loop->ctx_);
     loop->n_batch_ = llama_n_batch(loop->ctx_);
+    loop->prefill_chunk_ = s.prefill_chunk;
     loop->batch_ = llama_batch_init(static_cast<int32_t>(loop->n_batch_), 0, 1);
     loop->warn_threshold_ = s.queue_warning_threshold;
     loop->queue_ = std::make_unique<RequestQueue>(s.queue);
@@ -357,6 +358,7 @@ LoopSnapshot DecodeLoop::snapshot() const {
     s.queue_capacity = queue_->settings().capacity;
     s.queue_warning_threshold = warn_threshold_;
     s.n_slots = static_cast<uint32_t>(embedding_ ? embed_room() + busy_slots_ : slots_.size());
+    s.prefill_chunk = embedding_ ? 0 : prefill_chunk_;
     s.threads = threads_->threads();
     s.threads_batch = threads_->threads_batch();
     s.threads_exact = threads_exact_;

@@ -37,6 +37,9 @@ struct LoopSettings {
     uint32_t ctx_limit = 0;  // the host's ceiling on ctx_size, for the 0 (auto) case; 0 = none
     uint32_t n_batch = 512;
     uint32_t n_ubatch = 512;
+    // The most prompt tokens one step takes while other requests share the
+    // loop, so that their tokens keep coming during a long prefill; 0 = n_batch.
+    uint32_t prefill_chunk = 64;
     int32_t threads = 0;
     int32_t threads_batch = 0;
     // Keep threads and threads_batch as asked, even above the usable CPUs,
@@ -70,6 +73,7 @@ struct LoopSnapshot {
     size_t queue_capacity = 0;
     int32_t queue_warning_threshold = 0;
     uint32_t n_slots = 0;
+    uint32_t prefill_chunk = 0;  // 0: none, or an embedding graph's loop
     int32_t threads = 0, threads_batch = 0;  // used: asked, or the default, within the CPUs
     bool threads_exact = false;
     bool shares_cpus = false;  // takes turns with other models' loops (CpuArbiter)
@@ -257,6 +261,7 @@ private:
     llama_batch batch_{};
     uint32_t ctx_per_seq_ = 0;
     uint32_t n_batch_ = 0;
+    uint32_t prefill_chunk_ = 0;
     int32_t warn_threshold_ = 0;
     std::vector<Slot> slots_;
     uint64_t use_tick_ = 0;

@@ -10,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <set>
 #include <thread>
 
 namespace wnl {
@@ -26,8 +27,9 @@ public:
     // job is destroyed unrun) when that would pass the bound, unless the
     // queue is empty.
     bool submit(uint64_t bytes, std::function<void()> job);
-    // Waits until every job submitted before the call has run; false if
-    // that took longer than `timeout`.
+    // Waits until every job submitted before the call has run, running the
+    // ones still queued on the calling thread; false if that took longer
+    // than `timeout`.
     bool flush(std::chrono::milliseconds timeout);
     uint64_t queued_bytes() const;
 
@@ -38,13 +40,15 @@ private:
         std::function<void()> run;
     };
     void loop();
+    void run(Job& job);
 
     const uint64_t max_bytes_;
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::deque<Job> jobs_;
     uint64_t bytes_ = 0;  // held by queued and running jobs
-    uint64_t submitted_ = 0, finished_ = 0;
+    uint64_t submitted_ = 0;
+    std::set<uint64_t> running_;  // seq of the jobs being run (the writer's, a flushing caller's)
     bool stopping_ = false;
     std::thread thread_;
 };

@@ -1,5 +1,7 @@
 #include "engine/loop_stats.h"
 
+#include <algorithm>
+
 namespace wnl {
 
 void LoopStats::request_finished(const RequestResult& r, double latency_ms_, double ttft_ms_) {
@@ -28,6 +30,7 @@ void LoopStats::request_finished(const RequestResult& r, double latency_ms_, dou
 void LoopStats::decode_call(int32_t tokens, int32_t busy_slots, double ms) {
     counters.decode_calls++;
     counters.batch_tokens += static_cast<uint64_t>(tokens);
+    counters.max_batch_tokens = std::max<uint64_t>(counters.max_batch_tokens, static_cast<uint64_t>(tokens));
     counters.batch_slots += static_cast<uint64_t>(busy_slots);
     counters.busy_ms += ms;
 }

@@ -26,6 +26,7 @@ struct LoopCounters {
     uint64_t generated_tokens = 0;
     uint64_t decode_calls = 0;
     uint64_t batch_tokens = 0;  // tokens over all decode calls
+    uint64_t max_batch_tokens = 0;  // the largest decode call
     uint64_t batch_slots = 0;  // busy slots over all decode calls
     double prefill_ms = 0;  // summed over requests
     double decode_ms = 0;

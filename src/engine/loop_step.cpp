@@ -47,11 +47,19 @@ void DecodeLoop::build_batch() {
         slot.cached.push_back(slot.last_token);
         --budget;
     }
-    // Then prompt chunks, oldest admission first.
+    // Then prompt chunks, oldest admission first. Beside other requests a
+    // step takes at most prefill_chunk prompt tokens: a step is a gap in
+    // every stream's tokens, and one whole prompt (or eight arriving
+    // together, as after a model swap) would make it many decode steps
+    // long. The oldest prompt is first, so it starts generating soonest.
     std::vector<Slot*> prefill;
+    size_t active = 0;
     for (auto& slot : slots_) {
-        if (slot.req && !slot.generating()) prefill.push_back(&slot);
+        if (!slot.req) continue;
+        ++active;
+        if (!slot.generating()) prefill.push_back(&slot);
     }
+    if (active > 1 && prefill_chunk_ > 0) budget = std::min(budget, static_cast<int32_t>(prefill_chunk_));
     std::sort(prefill.begin(), prefill.end(), [](Slot* a, Slot* b) { return a->last_used < b->last_used; });
     for (Slot* slot : prefill) {
         if (budget <= 0) break;

@@ -42,6 +42,7 @@ LoopSettings loop_settings_from(const Config& cfg) {
     if (cfg.model.ctx_size == 0 && cfg.model.ctx_limit > 0 && cfg.model.ctx_limit < 4096) s.ctx_limit = cfg.model.ctx_limit;
     s.n_batch = cfg.model.batch_size;
     s.n_ubatch = cfg.model.ubatch_size;
+    s.prefill_chunk = cfg.model.prefill_chunk;
     s.threads = cfg.model.threads;
     s.threads_batch = cfg.model.threads_batch;
     s.threads_exact = cfg.backend.threads_exact;

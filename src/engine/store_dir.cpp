@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -291,7 +292,10 @@ void DurableStore::write_job(const std::weak_ptr<Session>& session, const KvFile
         reserved_ += bytes;
     }
     const std::string path = kv_path(id);
-    const std::string tmp = path + ".tmp";
+    // Two writes of one session may run at once (the writer thread's and a
+    // flushing caller's): each its own temporary file.
+    static std::atomic<uint64_t> writes{0};
+    const std::string tmp = path + "." + std::to_string(++writes) + ".tmp";
     const bool sync = settings_.sync == SyncLevel::full;
     std::string err;
     Status st = write_kv_temp(tmp, f, sync, &err);
