@@ -3,7 +3,7 @@
 // docs/bench.md, "Embeddings").
 //
 //   bench_embed LIB MODEL [-C 1] [-m 256] [-w 98] [-k 1] [-t 2] [-b 2048] [-r 3]
-//               [--inputs-out FILE]
+//               [--inputs-out FILE] [--config '"key":value,...']
 //
 // The library is dlopen()ed, as WAMR's wasi-nn host does. Each of the C
 // callers is its own backend context (as each wasm instance is) with the same
@@ -14,7 +14,8 @@
 // C callers together; they take the inputs K at a time from a shared counter
 // (K = 1: one input per call, as one HTTP request per input) until all M are
 // embedded. embeddings/s = M / the round's wall time. One untimed warm-up
-// round comes first.
+// round comes first. --config adds graph-config keys (for example
+// '"embed_batch_tokens":2048', llama.cpp's packing up to the whole batch).
 //
 // --inputs-out FILE writes the M inputs as a JSON array (for llama-server's
 // clients) and FILE.txt one per line (for llama-embedding -f), then exits.
@@ -78,7 +79,7 @@ struct Caller {
 int usage() {
     std::fprintf(stderr,
                  "usage: bench_embed LIB MODEL [-C 1] [-m 256] [-w 98] [-k 1] [-t 2] [-b 2048] [-r 3] "
-                 "[--inputs-out FILE]\n");
+                 "[--inputs-out FILE] [--config KEYS]\n");
     return 2;
 }
 
@@ -88,7 +89,7 @@ int main(int argc, char** argv) {
     if (argc < 3) return usage();
     const std::string lib = argv[1], model = argv[2];
     int callers = 1, m = 256, w = 98, k = 1, threads = 2, batch = 2048, rounds = 3;
-    std::string inputs_out;
+    std::string inputs_out, extra;
     for (int i = 3; i < argc; ++i) {
         const std::string a = argv[i];
         if (i + 1 >= argc) return usage();
@@ -101,6 +102,7 @@ int main(int argc, char** argv) {
         else if (a == "-b") batch = std::atoi(v);
         else if (a == "-r") rounds = std::atoi(v);
         else if (a == "--inputs-out") inputs_out = v;
+        else if (a == "--config") extra = v;
         else return usage();
     }
     if (callers < 1 || m < 1 || w < 3 || k < 1 || rounds < 1) return usage();
@@ -119,7 +121,8 @@ int main(int argc, char** argv) {
     if (!bench::load_api(lib, "bench_embed", &api)) return 1;
     const std::string config = "{\"embedding\":true,\"threads\":" + std::to_string(threads) +
                                ",\"batch_size\":" + std::to_string(batch) +
-                               ",\"queue_size\":4096,\"logging\":{\"level\":\"warn\"}}";
+                               ",\"queue_size\":4096,\"logging\":{\"level\":\"warn\"}" +
+                               (extra.empty() ? "" : "," + extra) + "}";
     // The cap on inputs per call is the host's (a graph config's is ignored).
     const std::string host = "{\"max_embedding_inputs\":4096,\"logging\":{\"level\":\"warn\"}}";
     std::vector<Caller> cs(static_cast<size_t>(callers));

@@ -142,6 +142,7 @@ struct EmbeddingConfig {
     bool enabled = false;  // embedding (WasmEdge's key)
     bool reranking = false;  // rank pooling; input {"query":...,"documents":[...]}
     std::string pooling;  // "" = the model's (mean when it names none) | none | mean | cls | last | rank
+    uint32_t batch_tokens = 512;  // embed_batch_tokens: most tokens one decode packs from several inputs
     int32_t normalize = 2;  // embd_normalize: -1 none, 0 max-abs, 1 taxicab, 2 euclidean, >2 p-norm
     bool truncate = false;  // an input past the context is cut instead of refused
 };

@@ -312,6 +312,9 @@ const std::unordered_map<std::string, Setting>& settings() {
         {"pooling_type", {Group::embedding_mode, [](C& c, V v) {
              c.embedding.pooling = v.choice({"none", "mean", "cls", "last", "rank"});
          }}},
+        {"embed_batch_tokens", {Group::embedding_mode, [](C& c, V v) {
+             c.embedding.batch_tokens = static_cast<uint32_t>(v.integer(1, 1 << 20));
+         }}},
         // llama.cpp's and WasmEdge's meaning; > 2 is a p-norm.
         {"embd_normalize", {Group::embedding, [](C& c, V v) { c.embedding.normalize = v.int32(-1, 1000); }}},
         {"truncate", {Group::embedding, [](C& c, V v) { c.embedding.truncate = v.boolean(); }}},

@@ -102,7 +102,7 @@ std::string LoopSettings::share_key() const {
       << threads_batch << '|' << threads_exact << '|' << flash_attn << '|' << cache_type_k << '|' << cache_type_v << '|'
       << queue.capacity << '|' << queue.priority_enabled << queue.fair << '|' << queue.aging_ms << '|'
       << queue_warning_threshold << '|' << host_cache_bytes << '|' << max_cache_tokens << '|' << max_rss_bytes << '|'
-      << ctx_limit << '|' << embedding << '|' << pooling;
+      << ctx_limit << '|' << embedding << '|' << pooling << '|' << embed_batch_tokens;
     return k.str();
 }
 

@@ -57,6 +57,9 @@ struct LoopSettings {
     // (LLAMA_POOLING_TYPE_UNSPECIFIED = the model's, mean when it names none).
     bool embedding = false;
     int32_t pooling = -1;
+    // The most tokens one decode packs from several inputs; an input longer
+    // than this goes alone.
+    uint32_t embed_batch_tokens = 512;
 
     // Requests that can share a loop must agree on all of the above.
     std::string share_key() const;
@@ -302,6 +305,7 @@ private:
     int32_t n_embd_out_ = 0;
     uint32_t n_cls_out_ = 1;
     uint32_t embed_max_seqs_ = 1;  // sequences in one decode
+    uint32_t embed_batch_tokens_ = 512;  // tokens one decode packs from several inputs
     std::vector<EmbedRun> embed_running_;  // loop thread only
     std::vector<EmbedSeq> embed_batch_;  // loop thread only
     int32_t embed_batch_requests_ = 0;  // requests with inputs in batch_

@@ -110,6 +110,7 @@ void DecodeLoop::embed_init(const LoopSettings& s, uint32_t input_limit) {
     n_embd_out_ = llama_model_n_embd_out(model_->get());
     n_cls_out_ = std::max<uint32_t>(1, llama_model_n_cls_out(model_->get()));
     embed_max_seqs_ = std::max<uint32_t>(1, llama_n_seq_max(ctx_));
+    embed_batch_tokens_ = std::max<uint32_t>(1, s.embed_batch_tokens);
     ctx_per_seq_ = input_limit;
     if (pooling_ == LLAMA_POOLING_TYPE_RANK && s.pooling == LLAMA_POOLING_TYPE_RANK) {
         char buf[32];
@@ -121,7 +122,8 @@ void DecodeLoop::embed_init(const LoopSettings& s, uint32_t input_limit) {
     }
     log(LogLevel::info, "scheduler", "embedding loop",
         {{"model", model_->info().name}, {"pooling", pooling_name(pooling_)}, {"input_limit", input_limit},
-         {"n_batch", n_batch_}, {"sequences_per_decode", embed_max_seqs_}, {"n_embd_out", n_embd_out_},
+         {"n_batch", n_batch_}, {"sequences_per_decode", embed_max_seqs_}, {"embed_batch_tokens", embed_batch_tokens_},
+         {"n_embd_out", n_embd_out_},
          {"non_causal", llama_get_memory(ctx_) == nullptr}});
 }
 
@@ -195,10 +197,14 @@ void DecodeLoop::embed_admit(Clock::time_point now) {
     }
 }
 
-// Whole inputs only, one sequence each, up to n_batch tokens. The running
-// requests take turns an input at a time (higher priority, then the older,
-// first), so a call with many inputs does not hold back the others, and the
-// oldest request's next input always gets in.
+// Whole inputs only, one sequence each: the first up to n_batch tokens, the
+// others while the batch stays within embed_batch_tokens. A non-causal
+// model attends across the whole ubatch (masked), so a decode's cost grows
+// with the square of its tokens: on CPUs 2,048 packed tokens embed slower
+// than 512 (docs/bench.md, "Embeddings"). The running requests take turns
+// an input at a time (higher priority, then the older, first), so a call
+// with many inputs does not hold back the others, and the oldest request's
+// next input always gets in.
 void DecodeLoop::embed_build() {
     common_batch_clear(batch_);
     embed_batch_.clear();
@@ -223,6 +229,9 @@ void DecodeLoop::embed_build() {
             if (job.next >= job.inputs.size()) continue;
             const auto& tokens = job.inputs[job.next];
             if (tokens.size() > budget) continue;
+            if (!embed_batch_.empty() && static_cast<size_t>(batch_.n_tokens) + tokens.size() > embed_batch_tokens_) {
+                continue;
+            }
             const auto seq = static_cast<llama_seq_id>(embed_batch_.size());
             embed_batch_.push_back({idx, job.next, batch_.n_tokens, static_cast<int32_t>(tokens.size())});
             for (size_t p = 0; p < tokens.size(); ++p) {

@@ -68,6 +68,7 @@ LoopSettings loop_settings_from(const Config& cfg) {
             if (e.pooling == name) s.pooling = type;
         }
         if (e.reranking) s.pooling = LLAMA_POOLING_TYPE_RANK;
+        s.embed_batch_tokens = e.batch_tokens;
     }
     return s;
 }

@@ -128,4 +128,52 @@ TEST(EmbedConcurrency, InputsOfOneCallShareADecode) {
     EXPECT_EQ(decode_calls() - before, 1u) << "8 short inputs fit one 512-token batch";
 }
 
+// embed_batch_tokens bounds what one decode packs from several inputs (a
+// non-causal model's decode costs the square of its tokens); the
+// embeddings are those of a decode that packs them all.
+TEST(EmbedConcurrency, PackingStopsAtEmbedBatchTokens) {
+    std::vector<std::string> inputs;
+    for (int i = 0; i < 12; ++i) {
+        std::string text = "input " + std::to_string(i) + ":";
+        for (int w = 0; w < 30; ++w) text += " word" + std::to_string((i * 31 + w) % 97);
+        inputs.push_back(text);
+    }
+    using status_fn = wasi_nn_error (*)(void*, backend_status_type, char*, uint32_t);
+    auto status = reinterpret_cast<status_fn>(dlsym(WamrApi::get().lib, "get_backend_status"));
+    ASSERT_NE(status, nullptr);
+    auto run = [&](int batch_tokens, uint64_t* calls, uint64_t* tokens, json* out) {
+        WamrSession s(bert_model(), "{\"embedding\":true,\"threads\":2,\"batch_size\":2048,\"embed_batch_tokens\":" +
+                                        std::to_string(batch_tokens) + ",\"logging\":{\"level\":\"warn\"}}");
+        ASSERT_EQ(s.load_status(), success);
+        auto e = s.open();
+        std::string text, meta;
+        ASSERT_EQ(embed(s, e, json(inputs).dump(), &text), success);
+        ASSERT_EQ(s.output(e, 1, &meta), success);
+        *tokens = json::parse(meta)["input_tokens"].get<uint64_t>();
+        std::vector<char> buf(1 << 16);
+        ASSERT_EQ(status(s.ctx(), BACKEND_STATUS_PERFORMANCE, buf.data(), static_cast<uint32_t>(buf.size())), success);
+        const json perf = json::parse(buf.data())["models"][0];
+        *calls = perf["decode_calls"].get<uint64_t>();
+        EXPECT_LE(perf["max_batch_tokens"].get<int>(), batch_tokens);
+        *out = json::parse(text);
+    };
+    uint64_t small_calls = 0, small_tokens = 0, big_calls = 0, big_tokens = 0;
+    json small, big;
+    run(128, &small_calls, &small_tokens, &small);
+    run(2048, &big_calls, &big_tokens, &big);
+    ASSERT_EQ(small_tokens, big_tokens);
+    ASSERT_GT(small_tokens, 12u * 30u) << "about 35 tokens an input";
+    EXPECT_EQ(big_calls, 1u) << "12 inputs, " << big_tokens << " tokens: one decode";
+    EXPECT_GE(small_calls, (small_tokens + 127) / 128) << "at most 128 tokens a decode";
+    ASSERT_EQ(small.size(), big.size());
+    for (size_t i = 0; i < small.size(); ++i) {
+        const auto& a = small[i]["embedding"];
+        const auto& b = big[i]["embedding"];
+        ASSERT_EQ(a.size(), b.size());
+        for (size_t j = 0; j < a.size(); ++j) {
+            EXPECT_NEAR(a[j].get<double>(), b[j].get<double>(), 1e-4) << "input " << i << " value " << j;
+        }
+    }
+}
+
 }  // namespace
