@@ -30,6 +30,7 @@ typedef struct {
     /* Output conventions. */
     int get_output_writes_nul;
     int get_output_single_writes_nul;
+    int get_output_has_struct; /* WAMR's tensor_data; the legacy ABI passes the buffer alone */
     /* Codes. */
     int success, invalid_argument, not_found, too_large, busy, end_of_sequence;
     const int* valid_codes;

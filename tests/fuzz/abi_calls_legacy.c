@@ -76,7 +76,7 @@ static int l_swap_graph(void* ctx, uint32_t g, const char* name, uint32_t len, c
 static int l_reload_aliases(void* ctx) { return reload_aliases(ctx); }
 
 const fuzz_abi fuzz_legacy_abi = {
-    "legacy", 1, 1,
+    "legacy", 1, 1, 0,
     success, invalid_argument, not_found, too_large, -1 /* no busy code: runtime_error */, end_of_sequence,
     kCodes, (int)(sizeof kCodes / sizeof kCodes[0]), u8,
     l_init_backend, l_init_backend_with_config, l_deinit_backend, l_load, l_load_by_name,

@@ -76,7 +76,7 @@ static int w_swap_graph(void* ctx, uint32_t g, const char* name, uint32_t len, c
 static int w_reload_aliases(void* ctx) { return reload_aliases(ctx); }
 
 const fuzz_abi fuzz_wamr_abi = {
-    "wamr", 0, 0,
+    "wamr", 0, 0, 1,
     success, invalid_argument, not_found, too_large, busy, end_of_sequence,
     kCodes, (int)(sizeof kCodes / sizeof kCodes[0]), u8,
     w_init_backend, w_init_backend_with_config, w_deinit_backend, w_load, w_load_by_name,
