@@ -32,8 +32,8 @@
 // context per loop, 1 thread, 8 slots, kMaxNameLoads loads by name and one
 // from bytes per input, kMaxComputes requests per input, 64 stop strings,
 // 8 KiB of grammar; no network endpoint but a refused local port; no log
-// file but /dev/null, and no log on stderr. Known unfixed holes
-// are skipped as listed in known_holes.h.
+// file but /dev/null, and no log on stderr. The inputs of the holes listed
+// in known_holes.h run (they are closed) unless WNL_FUZZ_SKIP_KNOWN_HOLES.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <unistd.h>
